@@ -1,0 +1,109 @@
+"""Coding agents behind one small interface: run in a workspace against an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.settings import Settings
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One event of the agent's own stream, as received (`t` is when we read it, epoch seconds)."""
+
+    kind: str
+    t: float
+    data: dict
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    args: dict
+    result: str
+    is_error: bool
+    started_at: float
+    ended_at: float
+    known_tool: bool = True  # False: the model called a tool the agent does not have (hallucinated)
+
+
+@dataclass(frozen=True)
+class Turn:
+    index: int
+    started_at: float
+    ended_at: float
+    text: str
+    stop_reason: str | None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+@dataclass
+class AgentResult:
+    agent: str
+    version: str
+    events: list[AgentEvent] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    final_text: str = ""
+    stop_reason: str | None = None  # the agent's own: stop, toolUse, aborted, error, length...
+    error: str | None = None  # a model/provider error the agent reported
+    exit_code: int | None = None
+    timed_out: bool = False
+    turn_limit_hit: bool = False
+    stderr_tail: str = ""
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    """What the agent is pointed at: always the recording proxy, with a dummy key."""
+
+    base_url: str
+    model_id: str
+    api_key: str
+    context_window: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class AgentJob:
+    workspace: Path  # the repository the agent works in
+    scratch: Path  # a private folder for the agent's config and home
+    prompt: str
+    system_prompt: str | None
+    tools: list[str]
+    max_turns: int
+    timeout_s: float
+    env: dict[str, str]  # already scrubbed: the agent sees exactly this
+
+
+class Agent(Protocol):
+    name: str
+
+    def version(self) -> str: ...
+
+    def run(self, job: AgentJob, endpoint: AgentEndpoint) -> AgentResult: ...
+
+
+def _pi(settings: Settings) -> Agent:
+    from beyond_vibes.agents.pi import PiAgent
+
+    return PiAgent(settings)
+
+
+AGENTS: dict[str, Callable[[Settings], Agent]] = {"pi": _pi}
+
+
+def get_agent(name: str, settings: Settings) -> Agent:
+    try:
+        factory = AGENTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown agent {name!r}; choose one of {', '.join(AGENTS)}") from None
+    return factory(settings)

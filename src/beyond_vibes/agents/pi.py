@@ -1,0 +1,190 @@
+"""The pi coding agent (npm @mariozechner/pi-coding-agent), run non-interactively with a JSON event stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+from beyond_vibes.agents import AgentEndpoint, AgentEvent, AgentJob, AgentResult, ToolCall, Turn
+from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.procs import stop_group
+from beyond_vibes.settings import Settings
+
+PROVIDER = "beyondvibes"
+# pi's settings for unattended, comparable runs: no compaction (it would change what the model sees),
+# no retries (a failed request is a result), no telemetry or update checks.
+PI_SETTINGS = {
+    "compaction": {"enabled": False},
+    "retry": {"enabled": False, "provider": {"maxRetries": 0}},
+    "enableInstallTelemetry": False,
+    "quietStartup": True,
+}
+
+
+def pi_models_json(endpoint: AgentEndpoint) -> dict:
+    return {
+        "providers": {
+            PROVIDER: {
+                "baseUrl": endpoint.base_url,
+                "api": "openai-completions",
+                "apiKey": endpoint.api_key,
+                "compat": {"supportsDeveloperRole": False, "supportsReasoningEffort": False, "maxTokensField": "max_tokens"},
+                "models": [{
+                    "id": endpoint.model_id,
+                    "name": endpoint.model_id,
+                    "contextWindow": endpoint.context_window,
+                    "maxTokens": endpoint.max_tokens,
+                    "input": ["text"],
+                    "reasoning": False,
+                    "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                }],
+            }
+        }
+    }
+
+
+def pi_command(pi_bin: Path, job: AgentJob, endpoint: AgentEndpoint, extension: Path) -> list[str]:
+    cmd = [
+        str(pi_bin), "-p", "--mode", "json", "--no-session", "--offline",
+        "--provider", PROVIDER, "--model", endpoint.model_id,
+        "--tools", ",".join(job.tools), "--thinking", "off",
+        "--no-context-files", "--no-skills", "--no-extensions", "-e", str(extension),
+    ]
+    if job.system_prompt:
+        cmd += ["--append-system-prompt", job.system_prompt]
+    return cmd + [job.prompt]
+
+
+class PiAgent:
+    name = "pi"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._version: str | None = None
+
+    def binary(self) -> Path:
+        pi = self.settings.find_pi()
+        if pi is None:
+            raise ConfigError("pi not found: run ./setup.sh (installs it under .tools/pi), or set PI_BIN")
+        return pi
+
+    def version(self) -> str:
+        if self._version is None:
+            try:
+                out = subprocess.run([str(self.binary()), "--version"], capture_output=True, text=True, timeout=60,
+                                     env={**os.environ, "PI_OFFLINE": "1"})
+                self._version = (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
+            except (OSError, subprocess.SubprocessError, IndexError):
+                self._version = "unknown"
+        return self._version
+
+    def run(self, job: AgentJob, endpoint: AgentEndpoint) -> AgentResult:
+        agent_dir = job.scratch / "pi-agent"
+        agent_dir.mkdir(parents=True, exist_ok=True)
+        (agent_dir / "models.json").write_text(json.dumps(pi_models_json(endpoint), indent=2))
+        (agent_dir / "settings.json").write_text(json.dumps(PI_SETTINGS, indent=2))
+        extension = agent_dir / "bv_turn_limit.ts"
+        extension.write_text(resources.files("beyond_vibes.agents").joinpath("pi_turn_limit.ts").read_text())
+        env = {**job.env, "PI_CODING_AGENT_DIR": str(agent_dir), "PI_OFFLINE": "1", "PI_SKIP_VERSION_CHECK": "1",
+               "BV_MAX_TURNS": str(job.max_turns)}
+        cmd = pi_command(self.binary(), job, endpoint, extension)
+        result = AgentResult(agent=self.name, version=self.version(), started_at=time.time())
+        stderr_path = job.scratch / "pi.stderr"
+        with stderr_path.open("wb") as stderr:
+            try:
+                proc = subprocess.Popen(cmd, cwd=job.workspace, env=env, stdout=subprocess.PIPE, stderr=stderr,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as e:
+                raise SimulationError(f"could not start pi ({cmd[0]}): {e}") from e
+            # The wall-clock budget is ours to enforce: pi has no timeout, and a hung request never returns.
+            timer = threading.Timer(job.timeout_s, self._expire, args=(proc, result))
+            timer.start()
+            try:
+                for line in proc.stdout:  # line by line: message_update repeats the whole partial message
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict):
+                        result.events.append(AgentEvent(str(data.get("type", "")), time.time(), data))
+                proc.wait()
+            finally:
+                timer.cancel()
+                stop_group(proc)
+        result.exit_code = proc.returncode
+        result.ended_at = time.time()
+        result.stderr_tail = stderr_path.read_text(errors="replace")[-4000:]
+        parse_events(result, job.tools)
+        result.turn_limit_hit = "turn budget of" in result.stderr_tail and result.stop_reason == "aborted"
+        return result
+
+    @staticmethod
+    def _expire(proc: subprocess.Popen, result: AgentResult) -> None:
+        result.timed_out = True
+        stop_group(proc, grace_s=2.0)
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+    return "".join(parts)
+
+
+def parse_events(result: AgentResult, enabled_tools: list[str]) -> None:
+    """Turns, tool calls, final text and stop reason from pi's event stream (in place)."""
+    turn_start: float | None = None
+    assistant: dict | None = None
+    starts: dict[str, tuple[float, str, dict]] = {}
+    for ev in result.events:
+        d = ev.data
+        if ev.kind == "turn_start":
+            turn_start, assistant = ev.t, None
+        elif ev.kind == "message_end" and (d.get("message") or {}).get("role") == "assistant":
+            assistant = d["message"]
+            result.stop_reason = assistant.get("stopReason") or result.stop_reason
+            if assistant.get("errorMessage"):
+                result.error = str(assistant["errorMessage"])
+            text = _text(assistant.get("content"))
+            if text.strip():
+                result.final_text = text
+        elif ev.kind == "turn_end":
+            msg = assistant or d.get("message") or {}
+            usage = msg.get("usage") or {}
+            result.turns.append(Turn(
+                index=len(result.turns), started_at=turn_start or ev.t, ended_at=ev.t, text=_text(msg.get("content")),
+                stop_reason=msg.get("stopReason"), input_tokens=int(usage.get("input") or 0),
+                output_tokens=int(usage.get("output") or 0), error=msg.get("errorMessage"),
+            ))
+            turn_start, assistant = None, None
+        elif ev.kind == "tool_execution_start":
+            starts[d.get("toolCallId", "")] = (ev.t, d.get("toolName", ""), d.get("args") or {})
+        elif ev.kind == "tool_execution_end":
+            call_id = d.get("toolCallId", "")
+            t0, name, args = starts.pop(call_id, (ev.t, d.get("toolName", ""), {}))
+            res = d.get("result")
+            text = _text(res.get("content")) if isinstance(res, dict) else (res if isinstance(res, str) else json.dumps(res))
+            result.tool_calls.append(ToolCall(
+                id=call_id, name=name or d.get("toolName", ""), args=args if isinstance(args, dict) else {"args": args},
+                result=text, is_error=bool(d.get("isError")), started_at=t0, ended_at=ev.t,
+                known_tool=(name or d.get("toolName", "")) in enabled_tools,
+            ))
+        elif ev.kind == "agent_end":
+            msgs = d.get("messages") or []
+            for msg in reversed(msgs):
+                if isinstance(msg, dict) and msg.get("role") == "assistant":
+                    result.stop_reason = msg.get("stopReason") or result.stop_reason
+                    break
+    if result.turns and not result.final_text:
+        result.final_text = result.turns[-1].text

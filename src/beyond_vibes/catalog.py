@@ -1,0 +1,217 @@
+"""models.yaml: the model catalog (local GGUF models and OpenAI-compatible APIs) and how to pick one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+
+from beyond_vibes.configfile import load_model
+from beyond_vibes.errors import ConfigError
+
+
+class Engine(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    rocm = "rocm"
+    vulkan = "vulkan"
+
+
+class EngineConfig(BaseModel):
+    """How llama-server runs a model: these become its command-line arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "default"
+    engine: Engine = Engine.cpu
+    ctx: PositiveInt = 8192  # pi's system prompt and tool schemas alone are ~5k tokens
+    threads: PositiveInt | None = None
+    batch: PositiveInt | None = None
+    ubatch: PositiveInt | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    n_gpu_layers: int | None = None
+    parallel: PositiveInt = 1
+    flash_attn: Literal["on", "off", "auto"] | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+    def server_args(self) -> list[str]:
+        args = ["--ctx-size", str(self.ctx * self.parallel), "--parallel", str(self.parallel)]
+        for flag, value in (
+            ("--threads", self.threads),
+            ("--batch-size", self.batch),
+            ("--ubatch-size", self.ubatch),
+            ("--cache-type-k", self.cache_type_k),
+            ("--cache-type-v", self.cache_type_v),
+            ("--n-gpu-layers", self.n_gpu_layers),
+            ("--flash-attn", self.flash_attn),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        return args + list(self.extra_args)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Sampling(BaseModel):
+    """Pinned by the recording proxy on every request, so runs are comparable and repeatable."""
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: NonNegativeFloat = 0.0
+    seed: int | None = 42
+    top_p: float | None = None
+    max_tokens: PositiveInt | None = None
+
+
+class Pricing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_per_mtok: NonNegativeFloat = 0.0  # USD per million prompt tokens (API models)
+    output_per_mtok: NonNegativeFloat = 0.0
+    gpu_hour_usd: NonNegativeFloat = 0.0  # local models: what an hour of the serving machine costs
+
+    def cost(self, tokens_prompt: int, tokens_completion: int, wall_s: float) -> float:
+        return (
+            tokens_prompt * self.input_per_mtok / 1e6
+            + tokens_completion * self.output_per_mtok / 1e6
+            + wall_s * self.gpu_hour_usd / 3600
+        )
+
+
+class LocalSource(BaseModel):
+    """Where a GGUF file is found without a model hub: a path, a file inside an installed Python
+    package (the demo models come from PyPI), or a package function that assembles the file."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None
+    package: str | None = None
+    file: str | None = None
+    call: str | None = None  # name of a function in `package` that takes an output path and returns it
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "LocalSource":
+        if bool(self.path) == bool(self.package):
+            raise ValueError("give either path or package (with file or call)")
+        if self.package and bool(self.file) == bool(self.call):
+            raise ValueError("a package source needs exactly one of file or call")
+        return self
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    family: str = "unknown"
+    provider: str = "local"  # "local" (llama-server) or any name for an OpenAI-compatible API
+    # Local models.
+    repo_id: str | None = None
+    revision: str | None = None
+    quant_tags: list[str] = Field(default_factory=list)
+    sources: dict[str, LocalSource] = Field(default_factory=dict)  # quant tag -> file found offline
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    # API models.
+    model_id: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    context_window: PositiveInt = 8192
+    sampling: Sampling = Field(default_factory=Sampling)
+    pricing: Pricing = Field(default_factory=Pricing)
+
+    @property
+    def is_local(self) -> bool:
+        return self.provider == "local"
+
+    @property
+    def quants(self) -> list[str]:
+        return list(dict.fromkeys([*self.quant_tags, *self.sources]))
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> "Model":
+        if self.is_local:
+            if not self.quants:
+                raise ValueError("a local model needs quant_tags (and repo_id) or sources")
+        else:
+            missing = [f for f in ("model_id", "base_url") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f"an API model (provider {self.provider}) needs {', '.join(missing)}")
+        return self
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bucket: str | None = None
+    default: str | None = None
+    models: list[Model]
+    path: Path = Field(default=Path("models.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_and_default(self) -> "Catalog":
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        if self.default and self.default not in names:
+            raise ValueError(f"default {self.default!r} is not a model in this file ({', '.join(names)})")
+        return self
+
+    def model(self, name: str) -> Model:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ConfigError(
+            f"{self.path}: unknown model {name!r}; choose one of {', '.join(m.name for m in self.models)}"
+        )
+
+    def choose(self, model: str | None = None, quant: str | None = None, provider: str | None = None) -> tuple[Model, str | None]:
+        """Pick (model, quant) the way the CLI promises: an explicit model; else the default model; else
+        the only model offering the quant. Ambiguity or absence is a one-line error naming candidates."""
+        pool = [m for m in self.models if provider is None or m.provider == provider]
+        if provider is not None and not pool:
+            providers = sorted({m.provider for m in self.models})
+            raise ConfigError(f"{self.path}: no model with provider {provider!r}; providers: {', '.join(providers)}")
+        if model is not None:
+            chosen = self.model(model)
+            if chosen not in pool:
+                raise ConfigError(f"{self.path}: model {model!r} has provider {chosen.provider!r}, not {provider!r}")
+        elif quant is not None:
+            default = next((m for m in pool if m.name == self.default), None)
+            offering = [m for m in pool if quant in m.quants]
+            if default is not None and quant in default.quants:
+                chosen = default
+            elif len(offering) == 1:
+                chosen = offering[0]
+            elif not offering:
+                known = ", ".join(f"{m.name}: {'/'.join(m.quants)}" for m in pool if m.quants)
+                raise ConfigError(f"{self.path}: no model offers quant {quant!r}; available: {known}")
+            else:
+                raise ConfigError(
+                    f"{self.path}: quant {quant!r} is offered by several models "
+                    f"({', '.join(m.name for m in offering)}); pass --model"
+                )
+        else:
+            default = next((m for m in pool if m.name == self.default), None)
+            if default is not None:
+                chosen = default
+            elif len(pool) == 1:
+                chosen = pool[0]
+            else:
+                raise ConfigError(
+                    f"{self.path}: no default model; pass --model (one of {', '.join(m.name for m in pool)})"
+                )
+        if not chosen.is_local:
+            if quant is not None:
+                raise ConfigError(f"{self.path}: model {chosen.name!r} is an API model and has no quant {quant!r}")
+            return chosen, None
+        if quant is None:
+            return chosen, chosen.quants[0]
+        if quant not in chosen.quants:
+            raise ConfigError(
+                f"{self.path}: model {chosen.name!r} has no quant {quant!r}; available: {', '.join(chosen.quants)}"
+            )
+        return chosen, quant
+
+
+def load_catalog(path: Path) -> Catalog:
+    return load_model(Path(path), Catalog, path=Path(path))

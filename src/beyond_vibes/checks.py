@@ -1,0 +1,48 @@
+"""Deterministic checks run in the workspace after the agent: pass means exit code 0."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from beyond_vibes.procs import stop_group
+from beyond_vibes.tasks import Check
+
+TAIL_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    command: str
+    passed: bool
+    exit_code: int | None  # None: killed at its timeout
+    duration_s: float
+    output_tail: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def run_check(check: Check, cwd: Path, env: dict[str, str]) -> CheckResult:
+    start = time.monotonic()
+    proc = subprocess.Popen(["bash", "-c", check.command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=check.timeout_s)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        stop_group(proc, grace_s=1.0)
+        out, _ = proc.communicate()
+        out = (out or b"") + f"\n[killed after {check.timeout_s}s]".encode()
+        code = None
+    finally:
+        stop_group(proc, grace_s=1.0)
+    text = out.decode(errors="replace")
+    return CheckResult(check.name, check.command, code == 0, code, time.monotonic() - start, text[-TAIL_CHARS:])
+
+
+def run_checks(checks: list[Check], cwd: Path, env: dict[str, str]) -> list[CheckResult]:
+    return [run_check(c, cwd, env) for c in checks]

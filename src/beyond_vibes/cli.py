@@ -1,0 +1,183 @@
+"""The beyond-vibes command line: parses arguments, calls the library, prints results."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.settings import get_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def handle_errors(fn):
+    """Bad input: one line and exit 2. A simulation that broke: one line and exit 1 (its run is recorded)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as e:
+            err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except SimulationError as e:
+            err_console.print(f"[red]simulation error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="beyond-vibes")
+def main() -> None:
+    """Evidence, not vibes: which local model, quant and llama.cpp build to trust with which work."""
+
+
+def _catalog(config: str | None):
+    from beyond_vibes.catalog import load_catalog
+
+    return load_catalog(Path(config) if config else get_settings().models_file)
+
+
+@main.command()
+@click.option("--task", required=True, help="Task name (a file in tasks/, without .yaml) or a path to a task file.")
+@click.option("--model", default=None, help="Model name from models.yaml (default: the catalog's default).")
+@click.option("--provider", default=None, help="Only consider models of this provider (local, openai...).")
+@click.option("--quant", default=None, help="Quant tag, e.g. Q4_K_M (default: the model's first).")
+@click.option("--prompt-vars", default=None, help='JSON object filling {vars} in the task prompt, e.g. \'{"extra": "..."}\'.')
+@click.option("--max-turns", type=click.IntRange(min=1), default=None, help="Turn budget (default: the task's).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Wall-clock budget for the agent in seconds.")
+@click.option("--config", default=None, type=click.Path(), help="models.yaml to use (default: BV_MODELS_FILE or ./models.yaml).")
+@click.option("--experiment", default=None, help="MLflow experiment name (default: beyond-vibes).")
+@click.option("--keep-workspace", is_flag=True, help="Keep the agent's workspace for inspection.")
+@handle_errors
+def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace) -> None:
+    """Run one coding-agent simulation on a model and record it in MLflow."""
+    from beyond_vibes.simulate import SimulateOptions, simulate as run_simulation
+    from beyond_vibes.summary import summary_table
+    from beyond_vibes.tasks import load_task, parse_prompt_vars
+
+    settings = get_settings()
+    variables = parse_prompt_vars(prompt_vars)
+    catalog = _catalog(config)
+    the_task = load_task(task, settings.tasks_dir)
+    chosen, chosen_quant = catalog.choose(model, quant, provider)
+    opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
+                           keep_workspace=keep_workspace)
+    with console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
+        result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=catalog.path.resolve().parent)
+    console.print(summary_table(result))
+
+
+@main.group()
+def models() -> None:
+    """The model catalog (models.yaml)."""
+
+
+@models.command("list")
+@click.option("--config", default=None, type=click.Path())
+@handle_errors
+def models_list(config) -> None:
+    """List the catalog's models and quants."""
+    catalog = _catalog(config)
+    table = Table("name", "family", "provider", "quants / model id", "source")
+    for m in catalog.models:
+        star = " (default)" if m.name == catalog.default else ""
+        table.add_row(m.name + star, m.family, m.provider, ", ".join(m.quants) if m.is_local else m.model_id,
+                      m.repo_id or m.base_url or ", ".join(f"{q}: {s.package or s.path}" for q, s in m.sources.items()))
+    console.print(table)
+
+
+@main.group()
+def tasks() -> None:
+    """Task files (tasks/*.yaml)."""
+
+
+@tasks.command("list")
+@handle_errors
+def tasks_list() -> None:
+    """List the tasks."""
+    from beyond_vibes.tasks import load_tasks
+
+    table = Table("name", "archetype", "repository", "checks", "solution")
+    for t in load_tasks(get_settings().tasks_dir):
+        repo = t.repository.url or t.repository.path
+        table.add_row(t.name, t.archetype.value, repo, str(len(t.checks)), "yes" if t.solution else "-")
+    console.print(table)
+
+
+@tasks.command("validate")
+@click.argument("name", required=False)
+@handle_errors
+def tasks_validate(name) -> None:
+    """Prove tasks are sound: checks fail on the untouched repo and pass after the reference solution."""
+    from beyond_vibes.tasks import load_task, load_tasks
+    from beyond_vibes.validate import validate_task
+
+    settings = get_settings()
+    chosen = [load_task(name, settings.tasks_dir)] if name else [t for t in load_tasks(settings.tasks_dir) if t.solution]
+    if name and chosen[0].solution is None:
+        raise ConfigError(f"{chosen[0].source}: solution: none given, so soundness cannot be shown; add solution.patch or solution.commands")
+    bad = 0
+    for t in chosen:
+        with console.status(f"validating {t.name}..."):
+            try:
+                s = validate_task(t)
+            except SimulationError as e:
+                console.print(f"[red]✗ {t.name}[/red]: {escape(str(e))}")
+                bad += 1
+                continue
+        before = " ".join(f"{c.name}={'pass' if c.passed else 'FAIL'}" for c in s.before)
+        after = " ".join(f"{c.name}={'pass' if c.passed else 'FAIL'}" for c in s.after)
+        mark = "[green]✓[/green]" if s.sound else "[red]✗[/red]"
+        console.print(f"{mark} {t.name}: before ({before}) → after solution ({after})" + (f" — {escape(s.problem)}" if s.problem else ""))
+        bad += not s.sound
+    if bad:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True)
+@handle_errors
+def ui(port) -> None:
+    """Open the MLflow UI on the tracking store."""
+    settings = get_settings()
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:"):
+        console.print(f"tracking server: {uri}")
+        return
+    from beyond_vibes.tracking import tracking_client
+
+    tracking_client(settings)  # creates the store and experiment if this is the first command
+    console.print(f"MLflow UI on {uri} at http://127.0.0.1:{port}")
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    os.execv(str(mlflow_bin), [str(mlflow_bin), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
+
+
+@main.command()
+def doctor() -> None:
+    """What is installed and reachable."""
+    from beyond_vibes.doctor import diagnose
+
+    findings = diagnose(get_settings())
+    table = Table("component", "status", "detail")
+    for f in findings:
+        status = "[green]ok[/green]" if f.ok else ("[red]missing[/red]" if f.required else "[yellow]no[/yellow]")
+        table.add_row(f.name, status, f.detail)
+    console.print(table)
+    if any(f.required and not f.ok for f in findings):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Tag, param, metric and artifact names shared by the recorder, the sweep and the report."""
+
+# Run and trace tags (DESIGN.md "Run tags").
+TAG_TASK = "bv.task"
+TAG_ARCHETYPE = "bv.archetype"
+TAG_MODEL = "bv.model"
+TAG_FAMILY = "bv.family"
+TAG_QUANT = "bv.quant"
+TAG_ENGINE = "bv.engine"
+TAG_RUNTIME = "bv.runtime"
+TAG_AGENT = "bv.agent"
+TAG_RUN_KEY = "bv.run_key"
+TAG_REPEAT = "bv.repeat"
+TAG_STATUS = "bv.status"
+TAG_TRACE_ID = "bv.trace_id"
+TAG_PROVIDER = "bv.provider"
+
+STATUS_SUCCESS = "success"
+STATUS_FAILED = "failed"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+
+# Params.
+PARAM_ENGINE_ARGS = "engine_args"
+PARAM_TEMPERATURE = "temperature"
+PARAM_SEED = "seed"
+PARAM_MAX_TURNS = "max_turns"
+PARAM_TIMEOUT_S = "timeout_s"
+PARAM_LLAMA_BUILD = "llama_cpp_build"
+PARAM_MODEL_SHA256 = "model_sha256"
+PARAM_MODEL_SOURCE = "model_source"
+PARAM_MODEL_FILE = "model_file"
+PARAM_REPO_COMMIT = "repo_commit"
+PARAM_AGENT_VERSION = "agent_version"
+PARAM_TASK_FILE_SHA256 = "task_file_sha256"
+PARAM_CTX = "ctx_size"
+
+# Metrics (DESIGN.md "Metrics").
+M_SUCCESS = "success"
+M_CHECKS_PASSED = "checks_passed"
+M_CHECKS_TOTAL = "checks_total"
+M_TURNS = "turns"
+M_TOOL_CALLS = "tool_calls"
+M_TOOL_ERRORS = "tool_errors"
+M_HALLUCINATED_TOOL_CALLS = "hallucinated_tool_calls"
+M_LOOP_DETECTED = "loop_detected"
+M_TOKENS_PROMPT = "tokens_prompt"
+M_TOKENS_COMPLETION = "tokens_completion"
+M_TTFT_S = "ttft_s"
+M_PROMPT_TPS = "prompt_tps"
+M_GEN_TPS = "gen_tps"
+M_LOAD_S = "load_s"
+M_PEAK_VRAM_MB = "peak_vram_mb"
+M_PEAK_RSS_MB = "peak_rss_mb"
+M_WALL_S = "wall_s"
+M_COST_USD = "cost_usd"
+
+ALL_METRICS = [
+    M_SUCCESS, M_CHECKS_PASSED, M_CHECKS_TOTAL, M_TURNS, M_TOOL_CALLS, M_TOOL_ERRORS,
+    M_HALLUCINATED_TOOL_CALLS, M_LOOP_DETECTED, M_TOKENS_PROMPT, M_TOKENS_COMPLETION, M_TTFT_S,
+    M_PROMPT_TPS, M_GEN_TPS, M_LOAD_S, M_PEAK_VRAM_MB, M_PEAK_RSS_MB, M_WALL_S, M_COST_USD,
+]
+
+# Artifacts.
+A_DIFF = "diff.patch"
+A_CHECKS = "checks.json"
+A_AGENT_EVENTS = "agent_events.jsonl"
+A_PROXY_REQUESTS = "proxy_requests.jsonl"
+A_SERVER_LOG = "llama-server.log"
+A_TOOL_OUTPUTS = "tool_outputs.jsonl"
+A_SUMMARY = "summary.json"

@@ -1,0 +1,60 @@
+"""Runtimes serve one model over an OpenAI-compatible HTTP API for the duration of a `with` block."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from beyond_vibes.catalog import EngineConfig
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.settings import Settings
+from beyond_vibes.store import ResolvedModel
+
+
+@dataclass
+class Server:
+    """A running model endpoint. `api_key` is the real key (API models); only the proxy ever sees it."""
+
+    base_url: str  # ends with /v1
+    model_id: str
+    runtime: str
+    engine: str
+    build: str = "unknown"
+    load_s: float = 0.0
+    engine_args: list[str] = field(default_factory=list)
+    api_key: str | None = None
+    log_path: Path | None = None
+    pid: int | None = None
+    peak_rss_mb: Callable[[], float] = lambda: 0.0
+    peak_vram_mb: Callable[[], float] = lambda: 0.0
+
+
+class Runtime(Protocol):
+    name: str
+
+    def serve(self, model: ResolvedModel, engine: EngineConfig) -> AbstractContextManager[Server]: ...
+
+
+def _process(settings: Settings) -> Runtime:
+    from beyond_vibes.runtime.process import ProcessRuntime
+
+    return ProcessRuntime(settings)
+
+
+def _api(settings: Settings) -> Runtime:
+    from beyond_vibes.runtime.api import ApiRuntime
+
+    return ApiRuntime(settings)
+
+
+RUNTIMES: dict[str, Callable[[Settings], Runtime]] = {"process": _process, "api": _api}
+
+
+def get_runtime(name: str, settings: Settings) -> Runtime:
+    try:
+        factory = RUNTIMES[name]
+    except KeyError:
+        raise ConfigError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}") from None
+    return factory(settings)

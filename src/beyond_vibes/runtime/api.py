@@ -1,0 +1,32 @@
+"""An OpenAI-compatible API as a runtime: nothing to start, the key read from the named env var."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from beyond_vibes.catalog import EngineConfig
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.runtime import Server
+from beyond_vibes.settings import Settings
+from beyond_vibes.store import ResolvedModel
+
+
+class ApiRuntime:
+    name = "api"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @contextmanager
+    def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
+        m = model.model
+        key = None
+        if m.api_key_env:
+            key = os.environ.get(m.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"model {m.name}: api_key_env: environment variable {m.api_key_env} is not set; export it or add it to .env"
+                )
+        yield Server(base_url=m.base_url.rstrip("/"), model_id=m.model_id, runtime=self.name, engine="api", build="api", api_key=key)

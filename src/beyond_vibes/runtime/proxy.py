@@ -1,0 +1,311 @@
+"""A loopback OpenAI-compatible proxy between the agent and the model server.
+
+It records every request (start, first byte, first token, end, usage, llama-server `timings`, status),
+pins sampling (temperature, seed...) from the model's config, and injects the real API key so the agent
+only ever holds a dummy one. LLM spans and speed metrics come from these records, whatever the agent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from beyond_vibes.catalog import Sampling
+from beyond_vibes.runtime.probe import free_port
+
+DUMMY_KEY = "bv-proxy-dummy-key"
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "authorization",
+                "proxy-authorization", "te", "trailer", "upgrade", "accept-encoding"}
+
+
+@dataclass
+class ProxyRecord:
+    index: int
+    method: str
+    path: str
+    started_at: float  # epoch seconds
+    ended_at: float = 0.0
+    first_byte_at: float | None = None
+    first_token_at: float | None = None
+    status: int = 0
+    stream: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings: dict = field(default_factory=dict)
+    finish_reason: str | None = None
+    request: dict | None = None  # the (pinned) request body: messages, tools, sampling
+    response_text: str = ""
+    response_tool_calls: list = field(default_factory=list)
+    error: str | None = None
+    proxy_overhead_ms: float = 0.0  # time spent in the proxy before the upstream request was sent
+
+    @property
+    def is_completion(self) -> bool:
+        return self.path.rstrip("/").endswith("completions")
+
+    @property
+    def ttft_s(self) -> float | None:
+        t = self.first_token_at or self.first_byte_at
+        return None if t is None else t - self.started_at
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.ended_at - self.started_at)
+
+    @property
+    def prompt_tps(self) -> float | None:
+        """Prompt processing speed: the server's own timing when it reports one, else tokens / TTFT."""
+        if self.timings.get("prompt_per_second"):
+            return float(self.timings["prompt_per_second"])
+        if self.prompt_tokens and self.ttft_s:
+            return self.prompt_tokens / self.ttft_s
+        return None
+
+    @property
+    def gen_tps(self) -> float | None:
+        if self.timings.get("predicted_per_second"):
+            return float(self.timings["predicted_per_second"])
+        start = self.first_token_at or self.first_byte_at
+        if self.completion_tokens > 1 and start and self.ended_at > start:
+            return (self.completion_tokens - 1) / (self.ended_at - start)
+        return None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.update(ttft_s=self.ttft_s, duration_s=self.duration_s, prompt_tps=self.prompt_tps, gen_tps=self.gen_tps)
+        return d
+
+
+def pin_sampling(body: dict, sampling: Sampling, model_id: str) -> dict:
+    """Force the sampling settings the experiment declares, whatever the agent sent."""
+    body = dict(body)
+    body["model"] = model_id
+    body["temperature"] = sampling.temperature
+    if sampling.seed is not None:
+        body["seed"] = sampling.seed
+    if sampling.top_p is not None:
+        body["top_p"] = sampling.top_p
+    if sampling.max_tokens is not None:
+        body["max_tokens"] = sampling.max_tokens
+        body.pop("max_completion_tokens", None)
+    if body.get("stream"):
+        # Ask for usage on the stream so tokens are counted even when the agent did not ask.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return body
+
+
+class _StreamParser:
+    """Follows an SSE chat-completions stream: first token time, text, tool calls, usage, timings."""
+
+    def __init__(self, record: ProxyRecord):
+        self.record = record
+        self.buffer = b""
+        self.tool_calls: dict[int, dict] = {}
+
+    def feed(self, chunk: bytes, now: float) -> None:
+        self.buffer += chunk
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self._line(line.strip(), now)
+
+    def _line(self, line: bytes, now: float) -> None:
+        if not line.startswith(b"data:"):
+            return
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return
+        absorb_completion(self.record, event, self.tool_calls, now)
+
+    def finish(self) -> None:
+        self.record.response_tool_calls = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+
+
+def absorb_completion(record: ProxyRecord, event: dict, tool_calls: dict[int, dict], now: float) -> None:
+    """Fold one completion object (a stream chunk or a whole response) into the record."""
+    if usage := event.get("usage"):
+        record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        record.completion_tokens = int(usage.get("completion_tokens") or 0)
+    if timings := event.get("timings"):
+        record.timings = timings
+    if event.get("error"):
+        record.error = json.dumps(event["error"])[:2000]
+    for choice in event.get("choices") or []:
+        part = choice.get("delta") or choice.get("message") or {}
+        text = part.get("content") or ""
+        reasoning = part.get("reasoning_content") or ""
+        calls = part.get("tool_calls") or []
+        if (text or reasoning or calls) and record.first_token_at is None:
+            record.first_token_at = now
+        record.response_text += text
+        for n, call in enumerate(calls):
+            slot = tool_calls.setdefault(call.get("index", n), {"id": "", "name": "", "arguments": ""})
+            slot["id"] = call.get("id") or slot["id"]
+            fn = call.get("function") or {}
+            slot["name"] += fn.get("name") or ""
+            slot["arguments"] += fn.get("arguments") or ""
+        if choice.get("finish_reason"):
+            record.finish_reason = choice["finish_reason"]
+
+
+class RecordingProxy:
+    """Use as a context manager; `base_url` is what the agent talks to, `records` what happened."""
+
+    def __init__(self, upstream_base_url: str, model_id: str, sampling: Sampling, api_key: str | None = None,
+                 timeout_s: float = 3600.0):
+        parts = urlsplit(upstream_base_url.rstrip("/"))
+        self.upstream_scheme = parts.scheme or "http"
+        self.upstream_netloc = parts.netloc
+        self.upstream_prefix = parts.path  # e.g. /v1
+        self.model_id = model_id
+        self.sampling = sampling
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+        self.records: list[ProxyRecord] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "RecordingProxy":
+        handler = type("Handler", (_ProxyHandler,), {"proxy": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def new_record(self, method: str, path: str) -> ProxyRecord:
+        with self._lock:
+            record = ProxyRecord(index=len(self.records), method=method, path=path, started_at=time.time())
+            self.records.append(record)
+            return record
+
+    def connection(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self.upstream_scheme == "https" else http.client.HTTPConnection
+        return cls(self.upstream_netloc, timeout=self.timeout_s)
+
+    def upstream_path(self, path: str) -> str:
+        # The agent calls /v1/<rest>; the upstream base may have another prefix (e.g. /api/v1).
+        rest = path[3:] if path.startswith("/v1") else path
+        return f"{self.upstream_prefix}{rest}"
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    proxy: RecordingProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep stderr quiet; everything is in the records
+        pass
+
+    def do_GET(self) -> None:
+        self._forward(None)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._forward(self.rfile.read(length) if length else b"")
+
+    def _forward(self, raw: bytes | None) -> None:
+        proxy = self.proxy
+        record = proxy.new_record(self.command, self.path)
+        body = raw
+        if raw and self.headers.get_content_type() == "application/json":
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and record.is_completion:
+                data = pin_sampling(data, proxy.sampling, proxy.model_id)
+                record.stream = bool(data.get("stream"))
+                record.request = data
+                body = json.dumps(data).encode()
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+        if proxy.api_key:
+            headers["Authorization"] = f"Bearer {proxy.api_key}"
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        conn = proxy.connection()
+        try:
+            record.proxy_overhead_ms = (time.time() - record.started_at) * 1000
+            conn.request(self.command, proxy.upstream_path(self.path), body=body, headers=headers)
+            resp = conn.getresponse()
+            record.status = resp.status
+            self._relay(resp, record)
+        except (OSError, http.client.HTTPException) as e:
+            record.error = f"{type(e).__name__}: {e}"
+            record.status = record.status or 502
+            if not record.first_byte_at:  # nothing sent to the agent yet: answer with an error it understands
+                self._send_error_json(502, f"upstream unreachable: {e}")
+        finally:
+            record.ended_at = time.time()
+            conn.close()
+
+    def _relay(self, resp: http.client.HTTPResponse, record: ProxyRecord) -> None:
+        content_type = resp.getheader("Content-Type", "")
+        is_sse = "text/event-stream" in content_type
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in _HOP_HEADERS:
+                self.send_header(k, v)
+        if is_sse:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            parser = _StreamParser(record)
+            while True:
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                now = time.time()
+                if record.first_byte_at is None:
+                    record.first_byte_at = now
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                parser.feed(chunk, now)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            parser.finish()
+            return
+        data = resp.read()
+        record.first_byte_at = time.time()
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        if record.is_completion:
+            try:
+                calls: dict[int, dict] = {}
+                absorb_completion(record, json.loads(data), calls, record.first_byte_at)
+                record.response_tool_calls = [calls[i] for i in sorted(calls)]
+            except ValueError:
+                record.error = record.error or data[:500].decode(errors="replace")
+        if resp.status >= 400 and not record.error:
+            record.error = data[:2000].decode(errors="replace")
+
+    def _send_error_json(self, status: int, message: str) -> None:
+        payload = json.dumps({"error": {"message": message, "type": "proxy_error"}}).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass

@@ -1,0 +1,108 @@
+"""Settings from the environment and `.env`: store, tracking, secrets, tool locations."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLAMA_CPP_VERSION = "0.3.36"  # llama-cpp-python sdist whose vendored llama.cpp setup.sh builds
+PI_VERSION = "0.73.1"
+
+# Environment variable names whose values are secrets wherever they appear (never logged, never given
+# to the agent). Anything matching this pattern is treated the same way.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (editable install), else the working directory."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists() and (parent / "src" / "beyond_vibes").exists():
+            return parent
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Files users write.
+    models_file: Path = Field(default=Path("models.yaml"), alias="BV_MODELS_FILE")
+    tasks_dir: Path = Field(default=Path("tasks"), alias="BV_TASKS_DIR")
+    # Local state: the default MLflow store, model cache, run scratch space.
+    home: Path = Field(default=Path(".beyond-vibes"), alias="BV_HOME")
+    cache_dir: Path = Field(default=Path.home() / ".cache" / "beyond-vibes", alias="BV_CACHE_DIR")
+
+    mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
+    mlflow_experiment: str = Field(default="beyond-vibes", alias="BV_EXPERIMENT")
+
+    s3_bucket: str | None = Field(default=None, alias="S3_BUCKET")
+    s3_endpoint: str | None = Field(default=None, alias="S3_ENDPOINT")
+    s3_region: str | None = Field(default=None, alias="S3_REGION")
+    s3_access_key: SecretStr | None = Field(default=None, alias="S3_ACCESS_KEY")
+    s3_secret_key: SecretStr | None = Field(default=None, alias="S3_SECRET_KEY")
+
+    hf_token: SecretStr | None = Field(default=None, alias="HF_TOKEN")
+    hf_endpoint: str | None = Field(default=None, alias="HF_ENDPOINT")
+
+    judge_model: str | None = Field(default=None, alias="JUDGE_MODEL")
+    judge_base_url: str | None = Field(default=None, alias="JUDGE_BASE_URL")
+    judge_api_key: SecretStr | None = Field(default=None, alias="JUDGE_API_KEY")
+
+    llama_server_bin: Path | None = Field(default=None, alias="LLAMA_SERVER_BIN")
+    pi_bin: Path | None = Field(default=None, alias="PI_BIN")
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def secret_values(self) -> list[str]:
+        """Every secret value we know of: settings fields plus secret-looking environment variables."""
+        values = [
+            s.get_secret_value()
+            for s in (self.s3_access_key, self.s3_secret_key, self.hf_token, self.judge_api_key)
+            if s is not None
+        ]
+        values += [v for k, v in os.environ.items() if SECRET_NAME.search(k)]
+        # Short values ("1", "true") would redact half of every log; real keys are longer.
+        return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
+
+    def find_llama_server(self) -> Path | None:
+        return _find_tool("llama-server", self.llama_server_bin, self.llama_bin_dirs())
+
+    def find_llama_tool(self, name: str) -> Path | None:
+        dirs = ([self.llama_server_bin.parent] if self.llama_server_bin else []) + self.llama_bin_dirs()
+        return _find_tool(name, None, dirs)
+
+    def llama_bin_dirs(self) -> list[Path]:
+        root = self.cache_dir / "llama.cpp"
+        pinned = root / LLAMA_CPP_VERSION / "bin"
+        others = sorted(root.glob("*/bin"), reverse=True) if root.exists() else []
+        return [pinned] + [d for d in others if d != pinned]
+
+    def find_pi(self) -> Path | None:
+        local = [project_root() / ".tools" / "pi" / "node_modules" / ".bin", Path.cwd() / ".tools" / "pi" / "node_modules" / ".bin"]
+        return _find_tool("pi", self.pi_bin, local)
+
+
+def _find_tool(name: str, override: Path | None, dirs: list[Path]) -> Path | None:
+    if override:
+        return override if override.exists() else None
+    for d in dirs:
+        candidate = d / name
+        if candidate.exists() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

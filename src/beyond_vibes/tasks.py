@@ -1,0 +1,133 @@
+"""Task files (tasks/*.yaml): what the agent is asked to do, in which repository, and how we check it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import Enum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from beyond_vibes.configfile import load_model
+from beyond_vibes.errors import ConfigError
+
+
+class Archetype(str, Enum):
+    architectural_planning = "architectural_planning"
+    repo_maintenance = "repo_maintenance"
+    feature_implementation = "feature_implementation"
+    comparative_research = "comparative_research"
+
+
+class Repository(BaseModel):
+    """A git URL, or a local path (relative to the task file's folder's parent, i.e. the tasks dir's parent)
+    that is either a git repository or a plain folder snapshotted into one."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    path: str | None = None
+    branch: str | None = None
+    ref: str | None = None  # commit sha or tag: the pinned starting point
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Repository":
+        if bool(self.url) == bool(self.path):
+            raise ValueError("give exactly one of url or path")
+        return self
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    command: str
+    timeout_s: PositiveInt = 300
+
+
+class Solution(BaseModel):
+    """A reference solution: `tasks validate` proves the checks fail without it and pass with it."""
+
+    model_config = ConfigDict(extra="forbid")
+    commands: list[str] = Field(default_factory=list)
+    patch: str | None = None  # path relative to the tasks dir
+
+    @model_validator(mode="after")
+    def _something(self) -> "Solution":
+        if not self.commands and not self.patch:
+            raise ValueError("give commands or a patch")
+        return self
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    archetype: Archetype
+    repository: Repository
+    max_turns: PositiveInt = 40
+    timeout_s: PositiveInt = 1800
+    guidelines: dict[str, str] = Field(default_factory=dict)
+    system_prompt: str | None = None
+    prompt: str
+    prompt_vars: dict[str, str] = Field(default_factory=dict)  # defaults for {vars} in the prompt
+    tools: list[str] = Field(default_factory=lambda: ["read", "bash", "edit", "write"])
+    checks: list[Check] = Field(default_factory=list)
+    solution: Solution | None = None
+    source: Path = Field(default=Path("task.yaml"), exclude=True)
+
+    @property
+    def file_sha256(self) -> str:
+        return hashlib.sha256(self.source.read_bytes()).hexdigest() if self.source.exists() else ""
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in a task (repository path, solution patch) resolve against the tasks dir's parent."""
+        return self.source.resolve().parent.parent
+
+    def render_prompt(self, variables: dict[str, str] | None = None) -> str:
+        values = {**self.prompt_vars, **(variables or {})}
+        missing = sorted({m for m in _VAR.findall(self.prompt) if m not in values})
+        if missing:
+            raise ConfigError(
+                f"{self.source}: prompt: no value for {{{missing[0]}}}; pass --prompt-vars "
+                f"'{{\"{missing[0]}\": \"...\"}}' or set prompt_vars.{missing[0]} in the task"
+            )
+        return _VAR.sub(lambda m: str(values[m.group(1)]), self.prompt)
+
+
+_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_task(name_or_path: str, tasks_dir: Path) -> Task:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = Path(tasks_dir) / f"{name_or_path}.yaml"
+    if not path.exists():
+        names = ", ".join(t.stem for t in task_files(tasks_dir)) or "none"
+        raise ConfigError(f"{path}: no such task file; tasks in {tasks_dir}: {names}")
+    task = load_model(path, Task, source=path)
+    if task.name != path.stem:
+        raise ConfigError(f"{path}: name: {task.name!r} must match the file name {path.stem!r}")
+    return task
+
+
+def task_files(tasks_dir: Path) -> list[Path]:
+    return sorted(Path(tasks_dir).glob("*.yaml")) if Path(tasks_dir).exists() else []
+
+
+def load_tasks(tasks_dir: Path) -> list[Task]:
+    return [load_task(str(p), tasks_dir) for p in task_files(tasks_dir)]
+
+
+def parse_prompt_vars(text: str | None) -> dict[str, str]:
+    """--prompt-vars takes a JSON object; anything else is a one-line error."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--prompt-vars: not valid JSON ({e.msg} at column {e.colno}); example: '{{\"extra\": \"use uv 0.5\"}}'") from None
+    if not isinstance(data, dict):
+        raise ConfigError("--prompt-vars: expected a JSON object like '{\"extra\": \"...\"}'")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}

@@ -1,0 +1,59 @@
+"""Task soundness: checks must fail on the untouched repository and all pass after the reference solution."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+from beyond_vibes.checks import CheckResult, run_checks
+from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.sandbox import workspace
+from beyond_vibes.tasks import Task
+
+
+@dataclass
+class Soundness:
+    task: str
+    before: list[CheckResult] = field(default_factory=list)
+    after: list[CheckResult] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def sound(self) -> bool:
+        return self.problem is None
+
+
+def apply_solution(task: Task, repo, env) -> None:
+    sol = task.solution
+    if sol.patch:
+        patch = task.source.resolve().parent / sol.patch
+        if not patch.exists():
+            raise ConfigError(f"{task.source}: solution.patch: {sol.patch} not found (paths are relative to the tasks folder)")
+        out = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=repo, env=env,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SimulationError(f"{task.source}: solution.patch does not apply: {out.stderr.strip()[:500]}")
+    for cmd in sol.commands:
+        out = subprocess.run(["bash", "-c", cmd], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise SimulationError(f"{task.source}: solution command failed ({cmd!r}): {(out.stdout + out.stderr).strip()[-500:]}")
+
+
+def validate_task(task: Task) -> Soundness:
+    result = Soundness(task.name)
+    if task.solution is None:
+        result.problem = "no reference solution"
+        return result
+    if not task.checks:
+        result.problem = "no checks"
+        return result
+    with workspace(task) as ws:
+        result.before = run_checks(task.checks, ws.repo, ws.env)
+        apply_solution(task, ws.repo, ws.env)
+        result.after = run_checks(task.checks, ws.repo, ws.env)
+    if all(c.passed for c in result.before):
+        result.problem = "every check already passes on the untouched repository (nothing for the agent to do)"
+    elif not all(c.passed for c in result.after):
+        failing = ", ".join(c.name for c in result.after if not c.passed)
+        result.problem = f"checks still fail after the reference solution: {failing}"
+    return result
