@@ -1,0 +1,117 @@
+"""Success path: real pi against a scripted model that calls pi's real tools to fix the demo bug."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from beyond_vibes import names as N
+from beyond_vibes.catalog import load_catalog
+from beyond_vibes.simulate import simulate
+from beyond_vibes.tasks import load_task
+from beyond_vibes.tracking import tracking_client
+from conftest import FAKE_SECRETS, REPO, all_logged_text, artifact_text, leaked, our_processes, write_catalog, write_task
+from scripted_llm import ScriptedLLM, Step, bash
+
+pytestmark = pytest.mark.integration
+
+FIX_SCRIPT = [
+    bash("python3 -m unittest discover -s tests 2>&1 | tail -3"),
+    Step(tool_calls=[{"name": "read", "arguments": {"path": "does_not_exist.py"}}]),  # a tool error
+    Step(tool_calls=[{"name": "read", "arguments": {"path": "mathutils.py"}}]),
+    Step(tool_calls=[{"name": "edit", "arguments": {"path": "mathutils.py", "edits": [
+        {"oldText": "return sum(values) / (len(values) - 1)", "newText": "return sum(values) / len(values)"}]}}]),
+    bash("env | sort > /dev/null; env"),  # the agent's environment, as its tools see it
+    bash("python3 -m unittest discover -s tests 2>&1 | tail -3"),
+    Step(content="Fixed the off-by-one in mean(): it divided by len - 1."),
+]
+
+
+def scripted_model(llm: ScriptedLLM, **extra) -> dict:
+    return {"name": "scripted", "family": "test", "provider": "scripted", "model_id": llm.model_id,
+            "base_url": llm.base_url, "context_window": 16384, **extra}
+
+
+@pytest.fixture
+def success_run(settings, tmp_path):
+    with ScriptedLLM(FIX_SCRIPT) as llm:
+        catalog = load_catalog(write_catalog(tmp_path, [scripted_model(llm)]))
+        model, quant = catalog.choose("scripted")
+        task = load_task("fix_failing_test", REPO / "tasks")
+        result = simulate(task, model, quant, settings)
+    return result, llm
+
+
+def test_pi_really_fixes_the_repo_and_the_run_succeeds(settings, success_run):
+    result, llm = success_run
+    assert result.status == N.STATUS_SUCCESS, result.error
+    assert [c.passed for c in result.checks] == [True, True]
+    client, _ = tracking_client(settings)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags[N.TAG_STATUS] == "success"
+    assert run.data.metrics[N.M_SUCCESS] == 1.0
+    assert run.data.metrics[N.M_TOOL_CALLS] == 6
+    assert run.data.metrics[N.M_TOOL_ERRORS] == 1
+    assert run.data.metrics[N.M_TURNS] == 7
+    diff = artifact_text(client, result.run_id, N.A_DIFF)
+    assert "+    return sum(values) / len(values)" in diff
+    # pi was pointed at the proxy: every request reached the model with pinned sampling.
+    assert len(llm.requests) == 7
+    assert all(r["body"]["temperature"] == 0.0 and r["body"]["seed"] == 42 for r in llm.requests)
+
+
+def test_trace_has_tool_spans_with_args_results_and_error_flags(settings, success_run):
+    result, _ = success_run
+    mlflow.flush_trace_async_logging()
+    trace = mlflow.get_trace(result.trace_id)
+    spans = trace.data.spans
+    root = next(s for s in spans if s.parent_id is None)
+    assert root.span_type == "AGENT" and root.name == "simulation"
+    assert "mean" in json.dumps(root.outputs)
+    llm_spans = [s for s in spans if s.span_type == "LLM"]
+    tool_spans = [s for s in spans if s.span_type == "TOOL"]
+    assert [s.name for s in llm_spans] == [f"turn-{i}" for i in range(1, 8)]
+    assert [s.name for s in tool_spans] == ["bash", "read", "read", "edit", "bash", "bash"]
+    edit = tool_spans[3]
+    assert edit.inputs["path"] == "mathutils.py" and edit.attributes["is_error"] is False
+    missing = tool_spans[1]
+    assert missing.attributes["is_error"] is True and missing.status.status_code == "ERROR"
+    assert "OK" in json.dumps(tool_spans[-1].outputs)  # unittest's verdict after the fix
+    assert all(s.parent_id == root.span_id for s in llm_spans + tool_spans)
+    # The trace and the run point at each other.
+    assert trace.info.request_metadata.get("mlflow.sourceRun") == result.run_id
+    client, _ = tracking_client(settings)
+    assert client.get_run(result.run_id).data.tags[N.TAG_TRACE_ID] == result.trace_id
+
+
+def test_no_secret_reaches_the_agent_or_mlflow(settings, success_run):
+    result, llm = success_run
+    client, _ = tracking_client(settings)
+    tool_outputs = artifact_text(client, result.run_id, N.A_TOOL_OUTPUTS)
+    env_dump = [json.loads(line) for line in tool_outputs.splitlines() if "env | sort" in line][0]["result"]
+    assert "PATH=" in env_dump and "HOME=" in env_dump  # the dump really is the agent's environment
+    for name in FAKE_SECRETS:
+        assert f"{name}=" not in env_dump
+    assert not leaked(env_dump, list(FAKE_SECRETS.values()))
+    assert not leaked(all_logged_text(client, result.run_id, result.trace_id), list(FAKE_SECRETS.values()))
+    assert not leaked(json.dumps(llm.requests), list(FAKE_SECRETS.values()))
+
+
+def test_secrets_in_a_task_check_environment(settings, tmp_path, mathutils_repo):
+    """A task check dumps its environment (the agent's): none of the secrets are in it."""
+    dump = tmp_path / "check_env.txt"
+    task_file = write_task(tmp_path, "dump_env", repository={"path": str(mathutils_repo)},
+                           checks=[{"name": "dump", "command": f"env > {dump}"}])
+    with ScriptedLLM([Step(content="Nothing to do.")]) as llm:
+        catalog = load_catalog(write_catalog(tmp_path, [scripted_model(llm)]))
+        model, quant = catalog.choose("scripted")
+        result = simulate(load_task(str(task_file), tmp_path / "tasks"), model, quant, settings)
+    text = dump.read_text()
+    assert "PATH=" in text
+    assert not leaked(text, list(FAKE_SECRETS.values()))
+    client, _ = tracking_client(settings)
+    assert not leaked(all_logged_text(client, result.run_id, result.trace_id), list(FAKE_SECRETS.values()))
+    assert our_processes() == []
