@@ -62,12 +62,12 @@ def write_catalog(folder: Path, models: list[dict], default: str | None = None) 
     return path
 
 
-def write_task(folder: Path, name: str, **fields) -> Path:
+def write_task(folder: Path, file_name: str, **fields) -> Path:
     """A task file in folder/tasks/; repository paths may be absolute."""
     tasks = folder / "tasks"
     tasks.mkdir(exist_ok=True)
-    data = {"name": name, "archetype": "repo_maintenance", "prompt": "Fix it.", **fields}
-    path = tasks / f"{name}.yaml"
+    data = {"name": file_name, "archetype": "repo_maintenance", "prompt": "Fix it.", **fields}
+    path = tasks / f"{file_name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 

@@ -77,6 +77,8 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     with console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
         result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=catalog.path.resolve().parent)
     console.print(summary_table(result))
+    if result.workspace:
+        console.print(f"workspace kept at {result.workspace}")
 
 
 @main.group()

@@ -27,6 +27,6 @@ def validation_message(source: str | Path, err: ValidationError) -> str:
             msg = "field required"
         elif e["type"] == "enum":
             expected = (e.get("ctx") or {}).get("expected", "")
-            msg = f"{e.get('input')!r} is not one of {expected.replace(chr(39), '')}"
+            msg = f"{e.get('input')!r} is not one of {expected.replace(chr(39), '').replace(' or ', ', ')}"
         parts.append(f"{source}: {loc}: {msg}")
     return parts[0] if len(parts) == 1 else parts[0] + f" (and {len(parts) - 1} more problem(s))"

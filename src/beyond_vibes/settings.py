@@ -103,6 +103,15 @@ def _find_tool(name: str, override: Path | None, dirs: list[Path]) -> Path | Non
     return Path(found) if found else None
 
 
+def env_value(name: str) -> str | None:
+    """A variable from the environment, else from ./.env (where API keys named in models.yaml usually live)."""
+    if os.environ.get(name):
+        return os.environ[name]
+    from dotenv import dotenv_values
+
+    return dotenv_values(".env").get(name) if Path(".env").exists() else None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()

@@ -10,7 +10,6 @@ from beyond_vibes import names as N
 from beyond_vibes.agents import AgentEndpoint, AgentJob, get_agent
 from beyond_vibes.catalog import EngineConfig, Model
 from beyond_vibes.checks import CheckResult, run_checks
-from beyond_vibes.errors import ConfigError
 from beyond_vibes.recorder import SimulationRecord, TraceRecorder
 from beyond_vibes.redact import Redactor
 from beyond_vibes.runkey import run_key
@@ -47,6 +46,7 @@ class SimulationResult:
     metrics: dict[str, float]
     checks: list[CheckResult]
     final_message: str = ""
+    workspace: Path | None = None  # only when kept (--keep-workspace)
 
 
 def decide_status(timed_out: bool, agent_error: str | None, checks: list[CheckResult]) -> str:
@@ -69,8 +69,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
     runtime = get_runtime("process" if model.is_local else "api", settings)
     agent = get_agent(opts.agent, settings)
     agent_version = agent.version()
-    if model.is_local and settings.find_llama_server() is None:
-        raise ConfigError("llama-server not found: run ./setup.sh, or set LLAMA_SERVER_BIN to its path")
+    runtime.preflight(resolved)
 
     client, experiment_id = tracking_client(settings, opts.experiment)
     recorder = TraceRecorder(client, experiment_id, Redactor(settings.secret_values()))
@@ -82,6 +81,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
     }
     run_id = recorder.start_run(f"{task.name} · {model.name} · {quant or 'api'}", tags)
     rec = SimulationRecord(prompt=prompt, started_at=time.time())
+    kept = None
     terminal = "FINISHED"
     try:
         recorder.log_params(run_id, {
@@ -92,6 +92,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
             N.PARAM_CTX: engine.ctx if model.is_local else model.context_window,
         })
         with workspace(task, keep=opts.keep_workspace) as ws:
+            kept = ws.root if opts.keep_workspace else None
             key = run_key(task=task.name, task_sha256=task.file_sha256, repo_commit=ws.commit, model=model.name,
                           quant=quant, model_sha256=resolved.sha256, engine=engine.model_dump(mode="json"),
                           agent=agent.name, agent_version=agent_version, repeat=opts.repeat, seed=model.sampling.seed)
@@ -137,4 +138,4 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
                                           sum(p.completion_tokens for p in rec.completions), rec.ended_at - rec.started_at)
         metrics, trace_id = recorder.finish(run_id, rec, tags, terminal)
     return SimulationResult(run_id, trace_id, rec.status, rec.error, task.name, model.name, quant, metrics, rec.checks,
-                            rec.agent.final_text if rec.agent else "")
+                            rec.agent.final_text if rec.agent else "", kept)

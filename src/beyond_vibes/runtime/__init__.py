@@ -34,6 +34,10 @@ class Server:
 class Runtime(Protocol):
     name: str
 
+    def preflight(self, model: ResolvedModel) -> None:
+        """Raise ConfigError for anything missing (binary, key) before a run is recorded."""
+        ...
+
     def serve(self, model: ResolvedModel, engine: EngineConfig) -> AbstractContextManager[Server]: ...
 
 

@@ -35,13 +35,21 @@ class ProcessRuntime:
         self.settings = settings
         self.health_timeout_s = health_timeout_s
 
-    @contextmanager
-    def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
+    def binary(self) -> Path:
         binary = self.settings.find_llama_server()
         if binary is None:
             raise ConfigError("llama-server not found: run ./setup.sh, or set LLAMA_SERVER_BIN to its path")
+        return binary
+
+    def preflight(self, model: ResolvedModel) -> None:
+        self.binary()
         if model.path is None:
             raise ConfigError(f"model {model.model.name} has no local file to serve")
+
+    @contextmanager
+    def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
+        self.preflight(model)
+        binary = self.binary()
         port = free_port()
         cmd = llama_server_command(binary, model, engine, port)
         log_path = Path(tempfile.mkdtemp(prefix="bv-llama-")) / "llama-server.log"

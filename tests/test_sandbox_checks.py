@@ -1,0 +1,102 @@
+"""Workspace (clone at a pinned ref, scrubbed env, diff), checks, and task soundness, on real git repos."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.checks import run_check
+from beyond_vibes.sandbox import agent_env, workspace
+from beyond_vibes.tasks import Check, load_task
+from beyond_vibes.validate import validate_task
+from conftest import FAKE_SECRETS, REPO, write_task
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    repo = tmp_path / "upstream"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "a.txt").write_text("v2\n")
+    git(repo, "commit", "-qam", "two")
+    return repo, first
+
+
+def test_clone_at_pinned_commit_and_diff_with_new_files(tmp_path, git_repo):
+    repo, first = git_repo
+    task = load_task(str(write_task(tmp_path, "t", repository={"path": str(repo), "ref": first})), tmp_path / "tasks")
+    with workspace(task) as ws:
+        assert ws.commit == first and (ws.repo / "a.txt").read_text() == "v1\n"
+        (ws.repo / "a.txt").write_text("changed\n")
+        (ws.repo / "new.py").write_text("print('new')\n")
+        (ws.repo / "__pycache__").mkdir()
+        (ws.repo / "__pycache__" / "x.pyc").write_bytes(b"\0")
+        diff = ws.diff()
+        root = ws.root
+    assert "+changed" in diff and "new file mode" in diff and "+print('new')" in diff and "pyc" not in diff
+    assert not root.exists()
+
+
+def test_unknown_ref_is_a_clear_error(tmp_path, git_repo):
+    repo, _ = git_repo
+    task = load_task(str(write_task(tmp_path, "t", repository={"path": str(repo), "ref": "deadbeef"})), tmp_path / "tasks")
+    with pytest.raises(SimulationError, match="could not clone .* at deadbeef"):
+        with workspace(task):
+            pass
+
+
+def test_plain_folder_snapshot_is_the_same_commit_every_time(tmp_path):
+    task = load_task("fix_failing_test", REPO / "tasks")
+    with workspace(task) as a, workspace(task) as b:
+        assert a.commit == b.commit and len(a.commit) == 40
+    pinned = write_task(tmp_path, "p", repository={"path": str(REPO / "tasks/repos/mathutils"), "ref": "0000000"})
+    with pytest.raises(ConfigError, match="does not match the folder's snapshot"):
+        with workspace(load_task(str(pinned), tmp_path / "tasks")):
+            pass
+
+
+def test_agent_env_is_an_allowlist(tmp_path, monkeypatch):
+    for k, v in FAKE_SECRETS.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:pw@tracking")
+    env = agent_env(tmp_path)
+    assert env["HOME"] == str(tmp_path) and "PATH" in env
+    assert not set(FAKE_SECRETS) & set(env) and "MLFLOW_TRACKING_URI" not in env
+
+
+def test_checks_pass_fail_and_timeout(tmp_path):
+    env = agent_env(tmp_path)
+    ok = run_check(Check(name="ok", command="echo hi"), tmp_path, env)
+    bad = run_check(Check(name="bad", command="echo boom >&2; exit 3"), tmp_path, env)
+    slow = run_check(Check(name="slow", command="sleep 30", timeout_s=1), tmp_path, env)
+    assert (ok.passed, ok.exit_code, ok.output_tail.strip()) == (True, 0, "hi")
+    assert (bad.passed, bad.exit_code) == (False, 3) and "boom" in bad.output_tail
+    assert slow.passed is False and slow.exit_code is None and slow.duration_s < 10 and "killed after 1s" in slow.output_tail
+
+
+@pytest.mark.parametrize("name", ["fix_failing_test", "add_slugify"])
+def test_shipped_offline_tasks_are_sound(name):
+    s = validate_task(load_task(name, REPO / "tasks"))
+    assert s.sound, s.problem
+    assert not all(c.passed for c in s.before) and all(c.passed for c in s.after)
+
+
+def test_unsound_task_is_caught(tmp_path, mathutils_repo):
+    always = write_task(tmp_path, "always", repository={"path": str(mathutils_repo)},
+                        checks=[{"name": "true", "command": "true"}], solution={"commands": ["true"]})
+    assert "already passes" in validate_task(load_task(str(always), tmp_path / "tasks")).problem
+    never = write_task(tmp_path, "never", repository={"path": str(mathutils_repo)},
+                       checks=[{"name": "tests", "command": "python3 -m unittest discover -s tests"}],
+                       solution={"commands": ["echo nothing"]})
+    assert "still fail after the reference solution: tests" in validate_task(load_task(str(never), tmp_path / "tasks")).problem
