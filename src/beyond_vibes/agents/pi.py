@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,27 @@ PI_SETTINGS = {
     "enableInstallTelemetry": False,
     "quietStartup": True,
 }
+
+
+@lru_cache(maxsize=8)
+def pi_version(binary: Path) -> str:
+    """pi's version from its package.json (instant); `pi --version` (a node start-up, ~1 s) as a fallback."""
+    for parent in Path(binary).resolve().parents:
+        manifest = parent / "package.json"
+        if manifest.exists():
+            try:
+                data = json.loads(manifest.read_text())
+            except ValueError:
+                break
+            if data.get("name") == "@mariozechner/pi-coding-agent":
+                return str(data.get("version", "unknown"))
+            break
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PI_OFFLINE": "1"})
+        return (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
 
 
 def pi_models_json(endpoint: AgentEndpoint) -> dict:
@@ -75,12 +97,7 @@ class PiAgent:
 
     def version(self) -> str:
         if self._version is None:
-            try:
-                out = subprocess.run([str(self.binary()), "--version"], capture_output=True, text=True, timeout=60,
-                                     env={**os.environ, "PI_OFFLINE": "1"})
-                self._version = (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
-            except (OSError, subprocess.SubprocessError, IndexError):
-                self._version = "unknown"
+            self._version = pi_version(self.binary())
         return self._version
 
     def run(self, job: AgentJob, endpoint: AgentEndpoint) -> AgentResult:
