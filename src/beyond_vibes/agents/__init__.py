@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from beyond_vibes.errors import ConfigError
+from beyond_vibes.registry import pick
 from beyond_vibes.settings import Settings
 
 
@@ -102,8 +102,4 @@ AGENTS: dict[str, Callable[[Settings], Agent]] = {"pi": _pi}
 
 
 def get_agent(name: str, settings: Settings) -> Agent:
-    try:
-        factory = AGENTS[name]
-    except KeyError:
-        raise ConfigError(f"unknown agent {name!r}; choose one of {', '.join(AGENTS)}") from None
-    return factory(settings)
+    return pick(AGENTS, "agent", name, settings)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from beyond_vibes.catalog import EngineConfig
-from beyond_vibes.errors import ConfigError
+from beyond_vibes.registry import pick
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 
@@ -57,8 +57,4 @@ RUNTIMES: dict[str, Callable[[Settings], Runtime]] = {"process": _process, "api"
 
 
 def get_runtime(name: str, settings: Settings) -> Runtime:
-    try:
-        factory = RUNTIMES[name]
-    except KeyError:
-        raise ConfigError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}") from None
-    return factory(settings)
+    return pick(RUNTIMES, "runtime", name, settings)
