@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,8 +16,10 @@ from rich.table import Table
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.settings import get_settings
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets 160 columns instead of rich's 80, so file names and keys are not folded.
+_WIDTH = shutil.get_terminal_size((160, 24)).columns
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=max(_WIDTH, 400))  # errors stay one line
 
 
 def handle_errors(fn):
@@ -67,18 +69,61 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     from beyond_vibes.summary import summary_table
     from beyond_vibes.tasks import load_task, parse_prompt_vars
 
-    settings = get_settings()
+    from beyond_vibes.store.resolve import resolve_model
+    from beyond_vibes.store.s3 import with_bucket
+
     variables = parse_prompt_vars(prompt_vars)
     catalog = _catalog(config)
+    settings = with_bucket(get_settings(), catalog.bucket)
     the_task = load_task(task, settings.tasks_dir)
     chosen, chosen_quant = catalog.choose(model, quant, provider)
+    the_task.render_prompt(variables)  # a missing {var} fails before any download
     opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
                            keep_workspace=keep_workspace)
+    models_dir = catalog.path.resolve().parent
+    resolved = resolve_model(chosen, chosen_quant, settings, base_dir=models_dir)  # progress bars when it downloads
     with console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
-        result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=catalog.path.resolve().parent)
+        result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=models_dir, resolved=resolved)
     console.print(summary_table(result))
     if result.workspace:
         console.print(f"workspace kept at {result.workspace}")
+
+
+@main.command()
+@click.option("--model", default=None, help="Only this model (default: every model with a repo_id).")
+@click.option("--quant", default=None, help="Only this quant tag.")
+@click.option("--dry-run", is_flag=True, help="Show the plan (files, sizes, targets, upload/skip) and change nothing.")
+@click.option("--include-mmproj", is_flag=True, help="Also mirror multimodal projector (mmproj) files.")
+@click.option("--config", default=None, type=click.Path())
+@handle_errors
+def download(model, quant, dry_run, include_mmproj, config) -> None:
+    """Mirror GGUF quants from Hugging Face into S3 (S3_BUCKET/S3_ENDPOINT) or the local model cache."""
+    from beyond_vibes.store.cache import ModelCache
+    from beyond_vibes.store.hf import ChecksumError, HuggingFace
+    from beyond_vibes.store.mirror import plan_mirror, run_mirror
+    from beyond_vibes.store.s3 import S3Store, with_bucket
+
+    catalog = _catalog(config)
+    settings = with_bucket(get_settings(), catalog.bucket)
+    hf, cache = HuggingFace(settings), ModelCache(settings.model_dir)
+    s3 = S3Store(settings) if settings.s3_bucket else None
+    with console.status("planning: listing the hub, checking the store..."):
+        plan = plan_mirror(catalog, hf, cache, s3, model, quant, include_mmproj)
+    table = Table("model", "quant", "file", "size", "revision", "target", "action")
+    for p in plan:
+        colour = {"skip": "dim", "replace": "yellow"}.get(p.action, "green")
+        table.add_row(p.model, p.quant, p.file.path, f"{p.file.size / 1e6:,.1f} MB", p.commit[:12], p.target,
+                      f"[{colour}]{p.action}[/{colour}]")
+    console.print(table)
+    todo = [p for p in plan if p.action != "skip"]
+    console.print(f"{len(todo)} to transfer ({sum(p.file.size for p in todo) / 1e9:.2f} GB), {len(plan) - len(todo)} up to date")
+    if dry_run or not todo:
+        return
+    try:
+        report = run_mirror(plan, hf, cache, s3)
+    except ChecksumError as e:
+        raise SimulationError(str(e)) from None
+    console.print(f"mirrored {len(report.uploaded)} file(s), {report.bytes_uploaded / 1e9:.2f} GB; {len(report.skipped)} already up to date")
 
 
 @main.group()

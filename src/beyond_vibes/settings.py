@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Local state: the default MLflow store, model cache, run scratch space.
     home: Path = Field(default=Path(".beyond-vibes"), alias="BV_HOME")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "beyond-vibes", alias="BV_CACHE_DIR")
+    model_dir_override: Path | None = Field(default=None, alias="BV_MODEL_DIR")  # the local model store
 
     mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
     mlflow_experiment: str = Field(default="beyond-vibes", alias="BV_EXPERIMENT")
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
 
     llama_server_bin: Path | None = Field(default=None, alias="LLAMA_SERVER_BIN")
     pi_bin: Path | None = Field(default=None, alias="PI_BIN")
+
+    @property
+    def model_dir(self) -> Path:
+        """Downloaded models (`<repo_id>/<file>` + checksum sidecars); BV_MODEL_DIR puts them on a big disk."""
+        return self.model_dir_override or self.cache_dir / "models"
 
     @property
     def tracking_uri(self) -> str:

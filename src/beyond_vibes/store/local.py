@@ -43,7 +43,7 @@ class LocalStore:
                 raise ConfigError(f"model {model.name} quant {quant}: {src.file} is not in package {src.package}")
             return path, f"package:{src.package}/{src.file}"
         # A package that assembles the file (e.g. from chunk packages) into our cache.
-        target = self.cache_dir / "models" / model.name / quant / f"{model.name}-{quant}.gguf"
+        target = self.cache_dir / "packaged" / model.name / quant / f"{model.name}-{quant}.gguf"
         fn = getattr(importlib.import_module(src.package), src.call, None)
         if not callable(fn):
             raise ConfigError(f"model {model.name} quant {quant}: {src.package} has no function {src.call!r}")

@@ -1,0 +1,63 @@
+"""The local model cache: `<cache>/models/<repo_id>/<path>` plus a sidecar recording sha256 and revision."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from beyond_vibes.store import sha256_file
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    path: Path
+    sha256: str
+    size: int
+    revision: str
+    source: str
+
+
+class ModelCache:
+    def __init__(self, model_dir: Path):
+        self.root = Path(model_dir)
+        self.index_dir = Path(model_dir)  # where the sha256 index (path, size, mtime -> sha) lives
+
+    def path(self, repo_id: str, file_path: str) -> Path:
+        return self.root / repo_id / file_path
+
+    def _meta(self, path: Path) -> Path:
+        return path.with_name(path.name + ".bv.json")
+
+    def record(self, path: Path, sha256: str, revision: str, source: str) -> None:
+        meta = {"sha256": sha256, "size": path.stat().st_size, "revision": revision, "source": source}
+        tmp = self._meta(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(self._meta(path))
+
+    def lookup(self, repo_id: str, file_path: str) -> CachedFile | None:
+        """The cached file if its sidecar exists and its size still matches (cheap: no hashing)."""
+        path = self.path(repo_id, file_path)
+        meta_path = self._meta(path)
+        if not path.exists() or not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError:
+            return None
+        if path.stat().st_size != meta.get("size"):
+            return None
+        return CachedFile(path, meta["sha256"], meta["size"], meta.get("revision", ""), meta.get("source", ""))
+
+    def verified(self, repo_id: str, file_path: str) -> CachedFile | None:
+        """The cached file only if its content still hashes to the recorded sha256."""
+        found = self.lookup(repo_id, file_path)
+        if found is None or sha256_file(found.path, self.index_dir) != found.sha256:
+            return None
+        return found
+
+    def files(self, repo_id: str) -> list[str]:
+        base = self.root / repo_id
+        if not base.exists():
+            return []
+        return sorted(str(p.relative_to(base)) for p in base.rglob("*.gguf"))

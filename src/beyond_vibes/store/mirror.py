@@ -1,0 +1,113 @@
+"""Plan and run a mirror of catalog quants from Hugging Face into S3 (or only the local cache)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from beyond_vibes.catalog import Catalog, Model
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.store.cache import ModelCache
+from beyond_vibes.store.hf import HubFile, HuggingFace
+from beyond_vibes.store.quants import select
+from beyond_vibes.store.s3 import S3Store, object_key
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    model: str
+    quant: str
+    repo_id: str
+    commit: str
+    file: HubFile
+    target: str  # s3://bucket/key, or the local cache path
+    action: str  # upload | replace | skip
+
+    @property
+    def key(self) -> str:
+        return object_key(self.repo_id, self.file.path)
+
+
+@dataclass
+class MirrorReport:
+    uploaded: list[PlannedFile] = field(default_factory=list)
+    skipped: list[PlannedFile] = field(default_factory=list)
+    bytes_uploaded: int = 0
+
+
+def models_to_mirror(catalog: Catalog, model: str | None, quant: str | None) -> list[tuple[Model, list[str]]]:
+    chosen = [catalog.model(model)] if model else [m for m in catalog.models if m.is_local and m.repo_id]
+    out = []
+    for m in chosen:
+        if not m.repo_id:
+            raise ConfigError(f"{catalog.path}: model {m.name!r} has no repo_id to download from")
+        if quant and quant not in m.quant_tags:
+            raise ConfigError(f"{catalog.path}: model {m.name!r} has no quant {quant!r}; quant_tags: {', '.join(m.quant_tags)}")
+        out.append((m, [quant] if quant else list(m.quant_tags)))
+    if quant and not model and not out:
+        raise ConfigError(f"{catalog.path}: no model with a repo_id offers quant {quant!r}")
+    return out
+
+
+def plan_mirror(catalog: Catalog, hf: HuggingFace, cache: ModelCache, s3: S3Store | None, model: str | None = None,
+                quant: str | None = None, include_mmproj: bool = False) -> list[PlannedFile]:
+    """What a mirror would do, file by file: one hub listing per model and at most one HEAD per file."""
+    plan: list[PlannedFile] = []
+    if s3 is not None:
+        s3.check()
+    for m, quants in models_to_mirror(catalog, model, quant):
+        snap = hf.snapshot(m.repo_id, m.revision)
+        by_path = {f.path: f for f in snap.files}
+        for q in quants:
+            files = select(list(by_path), q, include_mmproj)
+            if not files:
+                raise ConfigError(f"{catalog.path}: {m.name}: {m.repo_id}@{snap.commit[:12]} has no .gguf file for quant {q!r}")
+            for f in files:
+                hub = by_path[f.path]
+                if s3 is not None:
+                    obj = s3.head(object_key(m.repo_id, hub.path))
+                    same = obj is not None and obj.size == hub.size and (hub.sha256 is None or obj.sha256 == hub.sha256)
+                    action = "skip" if same else ("replace" if obj else "upload")
+                    target = f"s3://{s3.bucket}/{object_key(m.repo_id, hub.path)}"
+                else:
+                    cached = cache.lookup(m.repo_id, hub.path)
+                    same = cached is not None and cached.size == hub.size and (hub.sha256 is None or cached.sha256 == hub.sha256)
+                    action = "skip" if same else ("replace" if cached else "upload")
+                    target = str(cache.path(m.repo_id, hub.path))
+                plan.append(PlannedFile(m.name, q, m.repo_id, snap.commit, hub, target, action))
+    return plan
+
+
+def run_mirror(plan: list[PlannedFile], hf: HuggingFace, cache: ModelCache, s3: S3Store | None,
+               show_progress: bool = True) -> MirrorReport:
+    """Download each changed file from the hub (verified), then upload it. A file that fails verification
+    raises before any upload; the local copy stays in the cache so `simulate` on this machine can use it."""
+    report = MirrorReport(skipped=[p for p in plan if p.action == "skip"])
+    todo = [p for p in plan if p.action != "skip"]
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        for p in todo:
+            name = p.file.path.rsplit("/", 1)[-1]
+            cached = cache.lookup(p.repo_id, p.file.path)
+            if cached is not None and cached.sha256 == p.file.sha256 and cached.size == p.file.size:
+                local = cached.path  # downloaded by an earlier, interrupted run
+            else:
+                task = progress.add_task(f"↓ {name}", total=p.file.size)
+                local = hf.download(p.repo_id, p.commit, p.file, cache.path(p.repo_id, p.file.path),
+                                    progress=lambda n, t=task: progress.advance(t, n))
+                sha = p.file.sha256 or _sha(local, cache)
+                cache.record(local, sha, p.commit, f"hf:{p.repo_id}@{p.commit}")
+            if s3 is not None:
+                task = progress.add_task(f"↑ {name}", total=p.file.size)
+                s3.upload(local, p.key, p.file.sha256 or _sha(local, cache), p.commit,
+                          progress=lambda n, t=task: progress.advance(t, n))
+            report.uploaded.append(p)
+            report.bytes_uploaded += p.file.size
+    return report
+
+
+def _sha(path, cache: ModelCache) -> str:
+    from beyond_vibes.store import sha256_file
+
+    return sha256_file(path, cache.index_dir)
