@@ -18,7 +18,8 @@ from conftest import REPO, experiment_runs
 def cli_env(settings, monkeypatch):
     for k, v in {"BV_HOME": str(settings.home), "MLFLOW_TRACKING_URI": settings.tracking_uri,
                  "BV_MODELS_FILE": str(REPO / "models.yaml"), "BV_TASKS_DIR": str(REPO / "tasks"),
-                 "BV_EXPERIMENT": settings.mlflow_experiment}.items():
+                 "BV_EXPERIMENT": settings.mlflow_experiment, "HF_ENDPOINT": "http://127.0.0.1:9",
+                 "BV_MODEL_DIR": str(settings.home / "models")}.items():
         monkeypatch.setenv(k, v)
     return settings
 
@@ -35,7 +36,7 @@ def bad_task(tmp_path: Path) -> Path:
     (["--task", "fix_failing_test", "--model", "smollm2-135m", "--quant", "Q2_K"], "has no quant 'Q2_K'; available: Q4_1"),
     (["--task", "fix_failing_test", "--quant", "IQ1_S"], "no model offers quant 'IQ1_S'"),
     (["--task", "fix_failing_test", "--prompt-vars", "{bad json"], "--prompt-vars: not valid JSON"),
-    (["--task", "fix_failing_test", "--model", "qwen3-0.6B"], "no local file; run `beyond-vibes download --model qwen3-0.6B"),
+    (["--task", "fix_failing_test", "--model", "qwen3-0.6B"], "hugging face: cannot reach http://127.0.0.1:9"),
     (["--task", "fix_failing_test", "--model", "gpt-4o"], "environment variable OPENAI_API_KEY is not set"),
 ])
 def test_bad_simulate_input(cli_env, monkeypatch, args, message):
