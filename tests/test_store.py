@@ -33,8 +33,7 @@ BUCKET = "bv-models"
 COMMIT1, COMMIT2 = "1" * 40, "2" * 40
 
 
-@pytest.fixture(scope="session")
-def ggufs() -> dict[str, Path]:
+def make_test_ggufs() -> dict[str, Path]:
     """Real GGUF quants of the demo model, made once per machine with the llama-quantize setup.sh built."""
     settings = Settings()
     src = Path(str(resolve_model(load_catalog(REPO / "models.yaml").model("smollm2-135m"), "Q4_1", settings).path))
@@ -51,6 +50,11 @@ def ggufs() -> dict[str, Path]:
             os.replace(str(dest) + ".tmp", dest)
         files[q] = dest
     return files
+
+
+@pytest.fixture(scope="session")
+def ggufs() -> dict[str, Path]:
+    return make_test_ggufs()
 
 
 def repo_files(ggufs) -> dict[str, Path]:
