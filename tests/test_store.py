@@ -307,3 +307,24 @@ def test_simulate_from_s3_into_an_empty_cache(monkeypatch, tmp_path, hub, rclone
     assert params[N.PARAM_MODEL_SHA256] == file_sha256(ggufs["Q4_0"])
     assert run.info.status == "FINISHED" and run.data.tags[N.TAG_QUANT] == "Q4_0"
     assert ACCESS not in json.dumps(params) and SECRET not in json.dumps(params)
+
+
+def test_interrupted_hub_download_resumes_with_a_range_request(monkeypatch, tmp_path, hub, ggufs):
+    settings = store_env(monkeypatch, tmp_path, hub)
+    hf = HuggingFace(settings)
+    snap = hf.snapshot(REPO_ID)
+    file = next(f for f in snap.files if f.path.endswith("Q4_0.gguf"))
+    dest = tmp_path / "dl" / "q4_0.gguf"
+    dest.parent.mkdir()
+    half = file.size // 2
+    with ggufs["Q4_0"].open("rb") as src:  # what an interrupted run left behind
+        dest.with_name(dest.name + ".part").write_bytes(src.read(half))
+    seen = []
+    hf.download(REPO_ID, snap.commit, file, dest, progress=seen.append)
+    assert file_sha256(dest) == file_sha256(ggufs["Q4_0"]) and not dest.with_name(dest.name + ".part").exists()
+    assert seen[0] == half and sum(seen) == file.size  # only the missing half came over the wire
+    with pytest.raises(ChecksumError):  # a corrupt partial file is caught by the checksum, never kept
+        dest.unlink()
+        dest.with_name(dest.name + ".part").write_bytes(b"\0" * half)
+        hf.download(REPO_ID, snap.commit, file, dest)
+    assert not dest.exists()
