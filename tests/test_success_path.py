@@ -9,7 +9,7 @@ import pytest
 
 from beyond_vibes import names as N
 from beyond_vibes.catalog import load_catalog
-from beyond_vibes.simulate import simulate
+from beyond_vibes.simulate import SimulateOptions, simulate
 from beyond_vibes.tasks import load_task
 from beyond_vibes.tracking import tracking_client
 from conftest import FAKE_SECRETS, REPO, all_logged_text, artifact_text, leaked, our_processes, write_catalog, write_task
@@ -114,4 +114,57 @@ def test_secrets_in_a_task_check_environment(settings, tmp_path, mathutils_repo)
     assert not leaked(text, list(FAKE_SECRETS.values()))
     client, _ = tracking_client(settings)
     assert not leaked(all_logged_text(client, result.run_id, result.trace_id), list(FAKE_SECRETS.values()))
+    assert our_processes() == []
+
+
+def test_hallucinated_tools_and_loops_are_counted(settings, tmp_path):
+    steps = [Step(tool_calls=[{"name": "grep_everything", "arguments": {"q": "mean"}}]),
+             bash("ls"), bash("ls"), bash("ls"), Step(content="I keep listing files.")]
+    with ScriptedLLM(steps) as llm:
+        model, quant = load_catalog(write_catalog(tmp_path, [scripted_model(llm)])).choose("scripted")
+        result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings)
+    m = result.metrics
+    assert (m[N.M_TOOL_CALLS], m[N.M_TOOL_ERRORS], m[N.M_HALLUCINATED_TOOL_CALLS], m[N.M_LOOP_DETECTED]) == (4, 1, 1, 1)
+    assert result.status == N.STATUS_FAILED
+    trace = mlflow.get_trace(result.trace_id)
+    ghost = next(s for s in trace.data.spans if s.name == "grep_everything")
+    assert ghost.attributes["known_tool"] is False and "not found" in json.dumps(ghost.outputs)
+
+
+def test_turn_budget_aborts_the_agent(settings, tmp_path):
+    with ScriptedLLM([bash("echo step")] * 10) as llm:
+        model, quant = load_catalog(write_catalog(tmp_path, [scripted_model(llm)])).choose("scripted")
+        result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings,
+                          SimulateOptions(max_turns=3))
+    assert result.metrics[N.M_TURNS] == 3 and len(llm.requests) == 3
+    summary = json.loads(artifact_text(tracking_client(settings)[0], result.run_id, N.A_SUMMARY))
+    assert summary["agent_stop_reason"] == "aborted"
+
+
+def test_ctrl_c_ends_the_run_killed_and_stops_everything(settings, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with ScriptedLLM([Step(content="thinking...", delay_s=60)]) as llm:  # a model that hangs
+        catalog = write_catalog(tmp_path, [scripted_model(llm)])
+        env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_EXPERIMENT": settings.mlflow_experiment,
+               "BV_HOME": str(settings.home), "BV_TASKS_DIR": str(REPO / "tasks")}
+        exe = Path(sys.executable).parent / "beyond-vibes"
+        proc = subprocess.Popen([str(exe), "simulate", "--task", "fix_failing_test", "--config", str(catalog)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not llm.requests and time.monotonic() < deadline:  # wait until pi is waiting on the model
+            time.sleep(0.1)
+        assert llm.requests, proc.stderr.read() if proc.poll() is not None else "pi never called the model"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode != 0
+    client, exp_id = tracking_client(settings)
+    [run] = client.search_runs([exp_id])
+    assert run.info.status == "KILLED" and run.data.tags[N.TAG_STATUS] == "error"
+    assert "interrupted" in run.data.tags["bv.error"]
     assert our_processes() == []

@@ -179,6 +179,10 @@ def parse_events(result: AgentResult, enabled_tools: list[str]) -> None:
         elif ev.kind == "turn_end":
             msg = assistant or d.get("message") or {}
             usage = msg.get("usage") or {}
+            if msg.get("stopReason") == "aborted" and not _text(msg.get("content")) and not usage.get("output"):
+                # After an abort (the turn budget) pi opens one more turn that never reaches the model.
+                turn_start, assistant = None, None
+                continue
             result.turns.append(Turn(
                 index=len(result.turns), started_at=turn_start or ev.t, ended_at=ev.t, text=_text(msg.get("content")),
                 stop_reason=msg.get("stopReason"), input_tokens=int(usage.get("input") or 0),

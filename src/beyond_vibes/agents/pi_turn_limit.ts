@@ -5,7 +5,7 @@ export default function (pi: any) {
   pi.on("turn_end", async (_event: any, ctx: any) => {
     turns += 1;
     if (max > 0 && turns >= max) {
-      console.error(`beyond-vibes: turn budget of ${max} reached, aborting`);
+      if (turns === max) console.error(`beyond-vibes: turn budget of ${max} reached, aborting`);
       ctx.abort();
     }
   });
