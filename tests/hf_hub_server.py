@@ -8,15 +8,13 @@ HEAD/GET /{repo}/resolve/{rev}/{file} (with X-Repo-Commit, ETag, Content-Length,
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from beyond_vibes.runtime.probe import free_port
+from beyond_vibes.runtime.loopback import LoopbackServer, send_json
 
 
 def file_sha256(path: Path) -> str:
@@ -47,27 +45,16 @@ class FakeRepo:
         self.commit = commit
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     def __init__(self, repos: dict[str, FakeRepo], token: str | None = None):
+        super().__init__()
         self.repos = repos
         self.token = token
-        self.port = free_port()
         self.requests: list[tuple[str, str]] = []
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "FakeHub":
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), type("H", (_Handler,), {"hub": self}))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url
 
 
 _REVISION = re.compile(r"^/api/models/([^/]+/[^/]+)/revision/([^/]+)$")
@@ -76,7 +63,7 @@ _RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hub: FakeHub
+    owner: FakeHub
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *a) -> None:
@@ -89,36 +76,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(head=False)
 
     def _error(self, status: int, code: str) -> None:
-        body = json.dumps({"error": code}).encode()
-        self.send_response(status)
-        self.send_header("X-Error-Code", code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        send_json(self, status, {"error": code}, headers={"X-Error-Code": code})
 
     def _json(self, obj) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 200, obj)
 
     def _repo(self, repo_id: str) -> FakeRepo | None:
-        repo = self.hub.repos.get(repo_id)
+        repo = self.owner.repos.get(repo_id)
         if repo is None:
             self._error(404, "RepoNotFound")
             return None
-        if repo.gated and self.headers.get("Authorization") != f"Bearer {self.hub.token}":
+        if repo.gated and self.headers.get("Authorization") != f"Bearer {self.owner.token}":
             self._error(403, "GatedRepo")
             return None
         return repo
 
     def _route(self, head: bool) -> None:
         path = unquote(urlsplit(self.path).path)
-        self.hub.requests.append((self.command, path))
+        self.owner.requests.append((self.command, path))
         if m := _REVISION.match(path):
             if repo := self._repo(m.group(1)):
                 rev = m.group(2)
@@ -167,3 +142,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(block)
                 except (BrokenPipeError, ConnectionResetError):
                     return
+
+
+FakeHub.handler = _Handler

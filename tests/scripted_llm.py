@@ -8,12 +8,11 @@ chosen by how many assistant messages the request already holds, so the script i
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from beyond_vibes.runtime.probe import free_port
+from beyond_vibes.runtime.loopback import LoopbackServer, send_json
 
 
 @dataclass
@@ -27,29 +26,17 @@ def bash(command: str) -> Step:
     return Step(tool_calls=[{"name": "bash", "arguments": {"command": command}}])
 
 
-class ScriptedLLM:
+class ScriptedLLM(LoopbackServer):
     def __init__(self, steps: list[Step], model_id: str = "scripted", api_key: str | None = None):
+        super().__init__()
         self.steps = steps
         self.model_id = model_id
         self.api_key = api_key
         self.requests: list[dict] = []  # {"headers": {...}, "body": {...}}
-        self.port = free_port()
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> "ScriptedLLM":
-        handler = type("H", (_Handler,), {"llm": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.url}/v1"
 
     def step_for(self, body: dict) -> Step:
         n = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
@@ -57,21 +44,21 @@ class ScriptedLLM:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    llm: ScriptedLLM
+    owner: ScriptedLLM
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *a) -> None:
         pass
 
     def do_GET(self) -> None:
-        self._json(200, {"object": "list", "data": [{"id": self.llm.model_id, "object": "model"}]})
+        send_json(self, 200, {"object": "list", "data": [{"id": self.owner.model_id, "object": "model"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.llm.requests.append({"headers": dict(self.headers.items()), "body": body})
-        if self.llm.api_key and self.headers.get("Authorization") != f"Bearer {self.llm.api_key}":
-            return self._json(401, {"error": {"message": "invalid api key", "type": "authentication_error"}})
-        step = self.llm.step_for(body)
+        self.owner.requests.append({"headers": dict(self.headers.items()), "body": body})
+        if self.owner.api_key and self.headers.get("Authorization") != f"Bearer {self.owner.api_key}":
+            return send_json(self, 401, {"error": {"message": "invalid api key", "type": "authentication_error"}})
+        step = self.owner.step_for(body)
         if step.delay_s:
             time.sleep(step.delay_s)
         prompt_tokens = sum(len(json.dumps(m)) // 4 for m in body.get("messages", []))
@@ -86,13 +73,13 @@ class _Handler(BaseHTTPRequestHandler):
             msg = {"role": "assistant", "content": step.content or None}
             if calls:
                 msg["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
-            return self._json(200, {"id": "chatcmpl-scripted", "object": "chat.completion", "model": self.llm.model_id,
+            return send_json(self, 200, {"id": "chatcmpl-scripted", "object": "chat.completion", "model": self.owner.model_id,
                                     "choices": [{"index": 0, "message": msg, "finish_reason": finish}], "usage": usage})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        base = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "model": self.llm.model_id}
+        base = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "model": self.owner.model_id}
 
         def send(obj) -> None:
             data = b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
@@ -108,10 +95,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _json(self, status: int, obj: dict) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+
+
+ScriptedLLM.handler = _Handler

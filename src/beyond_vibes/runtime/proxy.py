@@ -12,11 +12,11 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from beyond_vibes.catalog import Sampling
-from beyond_vibes.runtime.probe import free_port
+from beyond_vibes.runtime.loopback import LoopbackServer, send_json
 
 DUMMY_KEY = "bv-proxy-dummy-key"
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "authorization",
@@ -156,7 +156,7 @@ def absorb_completion(record: ProxyRecord, event: dict, tool_calls: dict[int, di
             record.finish_reason = choice["finish_reason"]
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     """Use as a context manager; `base_url` is what the agent talks to, `records` what happened."""
 
     def __init__(self, upstream_base_url: str, model_id: str, sampling: Sampling, api_key: str | None = None,
@@ -171,28 +171,11 @@ class RecordingProxy:
         self.timeout_s = timeout_s
         self.records: list[ProxyRecord] = []
         self._lock = threading.Lock()
-        self.port = free_port()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> "RecordingProxy":
-        handler = type("Handler", (_ProxyHandler,), {"proxy": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        return f"{self.url}/v1"
 
     def new_record(self, method: str, path: str) -> ProxyRecord:
         with self._lock:
@@ -211,7 +194,7 @@ class RecordingProxy:
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
-    proxy: RecordingProxy
+    owner: RecordingProxy
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args) -> None:  # keep stderr quiet; everything is in the records
@@ -225,7 +208,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._forward(self.rfile.read(length) if length else b"")
 
     def _forward(self, raw: bytes | None) -> None:
-        proxy = self.proxy
+        proxy = self.owner
         record = proxy.new_record(self.command, self.path)
         body = raw
         if raw and self.headers.get_content_type() == "application/json":
@@ -300,12 +283,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             record.error = data[:2000].decode(errors="replace")
 
     def _send_error_json(self, status: int, message: str) -> None:
-        payload = json.dumps({"error": {"message": message, "type": "proxy_error"}}).encode()
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            send_json(self, status, {"error": {"message": message, "type": "proxy_error"}})
         except OSError:
             pass
+
+
+RecordingProxy.handler = _ProxyHandler
