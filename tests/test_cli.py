@@ -36,7 +36,7 @@ def bad_task(tmp_path: Path) -> Path:
     (["--task", "fix_failing_test", "--model", "smollm2-135m", "--quant", "Q2_K"], "has no quant 'Q2_K'; available: Q4_1"),
     (["--task", "fix_failing_test", "--quant", "IQ1_S"], "no model offers quant 'IQ1_S'"),
     (["--task", "fix_failing_test", "--prompt-vars", "{bad json"], "--prompt-vars: not valid JSON"),
-    (["--task", "fix_failing_test", "--model", "qwen3-0.6B"], "hugging face: cannot reach http://127.0.0.1:9"),
+    (["--task", "fix_failing_test", "--model", "qwen3-0.6B"], "model qwen3-0.6B quant Q6_K_XL: hugging face: cannot reach http://127.0.0.1:9"),
     (["--task", "fix_failing_test", "--model", "gpt-4o"], "environment variable OPENAI_API_KEY is not set"),
 ])
 def test_bad_simulate_input(cli_env, monkeypatch, args, message):

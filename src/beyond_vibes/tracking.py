@@ -26,5 +26,10 @@ def tracking_client(settings: Settings, experiment: str | None = None) -> tuple[
     client = MlflowClient(uri)
     name = experiment or settings.mlflow_experiment
     exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name)
-    return client, exp_id
+    if exp:
+        return client, exp.experiment_id
+    artifacts = None
+    if uri.startswith("sqlite:///"):
+        # Beside the database, not in ./mlruns of whatever folder the command ran from.
+        artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
+    return client, client.create_experiment(name, artifact_location=artifacts)

@@ -86,10 +86,13 @@ def resolve_model(model: Model, quant: str | None, settings: Settings, base_dir=
     if model.repo_id:
         cache = ModelCache(settings.model_dir)
         found = _from_cache(model, quant, cache)
-        if found is None and settings.s3_bucket and not offline:
-            found = _from_s3(model, quant, cache, settings)
-        if found is None and not offline:
-            found = _from_hf(model, quant, cache, settings)
+        try:
+            if found is None and settings.s3_bucket and not offline:
+                found = _from_s3(model, quant, cache, settings)
+            if found is None and not offline:
+                found = _from_hf(model, quant, cache, settings)
+        except ConfigError as e:
+            raise ConfigError(f"model {model.name} quant {quant}: {e}") from None
         if found is not None:
             return found
         raise ConfigError(f"model {model.name}: {model.repo_id} has no .gguf file for quant {quant!r}")
