@@ -80,3 +80,12 @@ def test_doctor_sees_the_real_tools(cli_env):
     assert result.exit_code == 0, result.output
     for name in ("llama-server", "pi", "node", "mlflow store"):
         assert name in result.output
+
+
+def test_missing_repository_folder_is_caught_before_a_run(cli_env, tmp_path):
+    task = tmp_path / "tasks" / "lost.yaml"
+    task.parent.mkdir()
+    task.write_text("name: lost\narchetype: repo_maintenance\nrepository: {path: no/such/folder}\nprompt: hi\n")
+    result = CliRunner().invoke(main, ["simulate", "--task", str(task), "--model", "smollm2-135m"])
+    assert result.exit_code == 2 and "repository.path:" in result.stderr and "does not exist" in result.stderr
+    assert experiment_runs(cli_env) == []

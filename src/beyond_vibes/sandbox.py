@@ -64,13 +64,21 @@ def snapshot_commit(folder: Path, dest: Path) -> str:
     return git.Repo(dest).head.commit.hexsha
 
 
+def local_repository(task: Task) -> Path | None:
+    """The task's local repository folder (None for a URL); a missing one is a config error."""
+    if not task.repository.path:
+        return None
+    src = (task.base_dir / task.repository.path).resolve()
+    if not src.exists():
+        raise ConfigError(f"{task.source}: repository.path: {src} does not exist")
+    return src
+
+
 def checkout(task: Task, dest: Path) -> str:
     """The task's repository at its pinned ref in `dest`; returns the commit sha."""
     repo_cfg = task.repository
-    if repo_cfg.path:
-        src = (task.base_dir / repo_cfg.path).resolve()
-        if not src.exists():
-            raise ConfigError(f"{task.source}: repository.path: {src} does not exist")
+    src = local_repository(task)
+    if src is not None:
         if not (src / ".git").exists():
             commit = snapshot_commit(src, dest)
             if repo_cfg.ref and not commit.startswith(repo_cfg.ref):

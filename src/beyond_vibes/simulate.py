@@ -15,7 +15,7 @@ from beyond_vibes.redact import Redactor
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime import get_runtime
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
-from beyond_vibes.sandbox import workspace
+from beyond_vibes.sandbox import local_repository, workspace
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 from beyond_vibes.store.resolve import resolve_model
@@ -71,6 +71,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
     agent = get_agent(opts.agent, settings)
     agent_version = agent.version()
     runtime.preflight(resolved)
+    local_repository(task)
 
     client, experiment_id = tracking_client(settings, opts.experiment)
     recorder = TraceRecorder(client, experiment_id, Redactor(settings.secret_values()))

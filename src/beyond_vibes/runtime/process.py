@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import time
@@ -73,3 +74,4 @@ class ProcessRuntime:
                 )
         finally:
             stop_group(proc)
+            shutil.rmtree(log_path.parent, ignore_errors=True)  # callers read the log inside the `with`
