@@ -53,3 +53,13 @@ def test_lowercase_and_dotted_names():
     demo = LISTINGS["lowercase/demo"]
     assert names(select(demo, "Q4_K_M")) == ["gemma-3-270m-q4_k_m.gguf"]
     assert names(select(demo, "Q8_0")) == ["model.Q8_0.gguf"]
+
+
+def test_every_qwen_file_belongs_to_exactly_its_own_quant():
+    ggufs = [f for f in QWEN if f.endswith(".gguf")]
+    tags = [f.removeprefix("Qwen3-0.6B-").removeprefix("UD-").removesuffix(".gguf") for f in ggufs]
+    assert len(tags) == 26
+    for tag, file in zip(tags, ggufs):
+        assert names(select(QWEN, tag)) == [file], tag
+    for file in ggufs:  # no file is claimed by two tags
+        assert sum(file in names(select(QWEN, t)) for t in tags) == 1, file
