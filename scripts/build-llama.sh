@@ -30,10 +30,15 @@ cmake -S "$srcdir" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
   -DGGML_NATIVE=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_CURL=OFF >"$cache/cmake-configure.log" 2>&1 || { tail -30 "$cache/cmake-configure.log" >&2; exit 1; }
-# Ninja prints one [n/N] status line per step: that is the progress users see.
+# Ninja prints [n/N] per step, make prints [ NN%]: that is the progress users see. The build's own exit
+# status decides success (a progress filter that matched nothing must not fail the build).
+set +o pipefail
 cmake --build "$work/build" --target llama-server llama-quantize llama-bench -j "$jobs" 2>&1 \
-  | tee "$cache/cmake-build.log" | grep --line-buffered -E '^\[[0-9]+/[0-9]+\]' | awk '{printf "\r  %s", $1; fflush()} END {print ""}' >&2
-[ "${PIPESTATUS[0]}" -eq 0 ] || { tail -30 "$cache/cmake-build.log" >&2; exit 1; }
+  | tee "$cache/cmake-build.log" | grep --line-buffered -oE '^\[ *[0-9]+(/[0-9]+|%)\]' \
+  | awk '{printf "\r  %s", $0; fflush()} END {print ""}' >&2
+status=${PIPESTATUS[0]}
+set -o pipefail
+[ "$status" -eq 0 ] || { tail -30 "$cache/cmake-build.log" >&2; exit 1; }
 mkdir -p "$bin.tmp"
 cp "$work/build/bin/llama-server" "$work/build/bin/llama-quantize" "$work/build/bin/llama-bench" "$bin.tmp/"
 rm -rf "$bin" && mv "$bin.tmp" "$bin"

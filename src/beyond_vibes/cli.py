@@ -85,6 +85,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     with console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
         result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=models_dir, resolved=resolved)
     console.print(summary_table(result))
+    console.print(f"review it: beyond-vibes ui  (experiment {opts.experiment or settings.mlflow_experiment}, run {result.run_id})")
     if result.workspace:
         console.print(f"workspace kept at {result.workspace}")
 
@@ -172,9 +173,12 @@ def tasks_validate(name) -> None:
     from beyond_vibes.validate import validate_task
 
     settings = get_settings()
-    chosen = [load_task(name, settings.tasks_dir)] if name else [t for t in load_tasks(settings.tasks_dir) if t.solution]
-    if name and chosen[0].solution is None:
-        raise ConfigError(f"{chosen[0].source}: solution: none given, so soundness cannot be shown; add solution.patch or solution.commands")
+    every = [load_task(name, settings.tasks_dir)] if name else load_tasks(settings.tasks_dir)
+    chosen = [t for t in every if t.solution]
+    if not name and len(chosen) < len(every):
+        console.print(f"skipped (no reference solution): {', '.join(t.name for t in every if not t.solution)}")
+    if name and every[0].solution is None:
+        raise ConfigError(f"{every[0].source}: solution: none given, so soundness cannot be shown; add solution.patch or solution.commands")
     bad = 0
     for t in chosen:
         with console.status(f"validating {t.name}..."):
