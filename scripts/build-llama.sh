@@ -12,8 +12,6 @@ if [ -x "$bin/llama-server" ] && [ -x "$bin/llama-quantize" ] && [ -x "$bin/llam
 fi
 mkdir -p "$cache/src"
 sdist="$cache/src/llama_cpp_python-$version.tar.gz"
-legacy="${BV_CACHE_DIR:-$HOME/.cache/beyond-vibes}/llama.cpp/src/llama_cpp_python-$version.tar.gz"
-[ -f "$sdist" ] || { [ -f "$legacy" ] && cp "$legacy" "$sdist"; } || true
 if [ ! -f "$sdist" ]; then
   echo "llama.cpp $version: fetching source (llama-cpp-python sdist, ~77 MB)" >&2
   python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$cache/src" >&2
@@ -35,7 +33,8 @@ cmake -S "$srcdir" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
 set +o pipefail
 cmake --build "$work/build" --target llama-server llama-quantize llama-bench -j "$jobs" 2>&1 \
   | tee "$cache/cmake-build.log" | grep --line-buffered -oE '^\[ *[0-9]+(/[0-9]+|%)\]' \
-  | awk '{printf "\r  %s", $0; fflush()} END {print ""}' >&2
+  | while IFS= read -r step; do printf '\r  %s' "$step" >&2; done  # a shell loop: mawk would buffer
+echo >&2
 status=${PIPESTATUS[0]}
 set -o pipefail
 [ "$status" -eq 0 ] || { tail -30 "$cache/cmake-build.log" >&2; exit 1; }
