@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import SpanStatusCode, SpanType
+from mlflow.entities import Metric, Param, SpanStatusCode, SpanType
 
 from beyond_vibes import names as N
 from beyond_vibes.agents import AgentResult
@@ -138,8 +138,6 @@ class TraceRecorder:
             self.client.set_tag(run_id, k, v)
 
     def log_params(self, run_id: str, params: dict[str, object]) -> None:
-        from mlflow.entities import Param
-
         items = [Param(k, self.redact.text(str(v))[:PARAM_CHARS]) for k, v in params.items() if v is not None]
         self.client.log_batch(run_id, params=items)
 
@@ -154,8 +152,6 @@ class TraceRecorder:
         try:
             trace_id = self.log_trace(run_id, rec, tags)
         finally:
-            from mlflow.entities import Metric
-
             now_ms = int(rec.ended_at * 1000)
             self.client.log_batch(run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()])
             done_tags = {**tags, N.TAG_STATUS: rec.status}
