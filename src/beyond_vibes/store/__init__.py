@@ -6,7 +6,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from beyond_vibes.catalog import Model
 
@@ -23,10 +22,12 @@ class ResolvedModel:
     revision: str = ""  # the Hugging Face commit the file came from, when it came from a repo
 
 
-class ModelStore(Protocol):
-    def resolve(self, model: Model, quant: str) -> ResolvedModel | None:
-        """The model file for this quant, or None when this store does not have it."""
-        ...
+def transfer_progress(transient: bool = False, disable: bool = False):
+    """The progress bars every download and upload shows: name, bar, bytes, speed, time left."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), transient=transient, disable=disable)
 
 
 def sha256_file(path: Path, cache_dir: Path | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,12 @@ class ModelCache:
     def _meta(self, path: Path) -> Path:
         return path.with_name(path.name + ".bv.json")
 
-    def record(self, path: Path, sha256: str, revision: str, source: str) -> None:
+    def sha256(self, path: Path) -> str:
+        return sha256_file(path, self.index_dir)
+
+    def record(self, path: Path, sha256: str | None, revision: str, source: str) -> None:
+        """Write the sidecar; a file whose source gave no sha256 is hashed here."""
+        sha256 = sha256 or self.sha256(path)
         meta = {"sha256": sha256, "size": path.stat().st_size, "revision": revision, "source": source}
         tmp = self._meta(path).with_suffix(".tmp")
         tmp.write_text(json.dumps(meta))
@@ -52,9 +58,15 @@ class ModelCache:
     def verified(self, repo_id: str, file_path: str) -> CachedFile | None:
         """The cached file only if its content still hashes to the recorded sha256."""
         found = self.lookup(repo_id, file_path)
-        if found is None or sha256_file(found.path, self.index_dir) != found.sha256:
+        if found is None or self.sha256(found.path) != found.sha256:
             return None
         return found
+
+    def fetch_from_hub(self, hf, repo_id: str, commit: str, file, progress: Callable[[int], None]) -> Path:
+        """Download one hub file into the cache (verified by `hf.download`) and record where it came from."""
+        dest = hf.download(repo_id, commit, file, self.path(repo_id, file.path), progress=progress)
+        self.record(dest, file.sha256, commit, f"hf:{repo_id}@{commit}")
+        return dest
 
     def files(self, repo_id: str) -> list[str]:
         base = self.root / repo_id

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
 from beyond_vibes.catalog import Catalog, Model
 from beyond_vibes.errors import ConfigError
+from beyond_vibes.store import transfer_progress
 from beyond_vibes.store.cache import ModelCache
 from beyond_vibes.store.hf import HubFile, HuggingFace
 from beyond_vibes.store.quants import select
@@ -85,8 +84,7 @@ def run_mirror(plan: list[PlannedFile], hf: HuggingFace, cache: ModelCache, s3: 
     raises before any upload; the local copy stays in the cache so `simulate` on this machine can use it."""
     report = MirrorReport(skipped=[p for p in plan if p.action == "skip"])
     todo = [p for p in plan if p.action != "skip"]
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+    with transfer_progress(disable=not show_progress) as progress:
         for p in todo:
             name = p.file.path.rsplit("/", 1)[-1]
             cached = cache.lookup(p.repo_id, p.file.path)
@@ -94,20 +92,12 @@ def run_mirror(plan: list[PlannedFile], hf: HuggingFace, cache: ModelCache, s3: 
                 local = cached.path  # downloaded by an earlier, interrupted run
             else:
                 task = progress.add_task(f"↓ {name}", total=p.file.size)
-                local = hf.download(p.repo_id, p.commit, p.file, cache.path(p.repo_id, p.file.path),
-                                    progress=lambda n, t=task: progress.advance(t, n))
-                sha = p.file.sha256 or _sha(local, cache)
-                cache.record(local, sha, p.commit, f"hf:{p.repo_id}@{p.commit}")
+                local = cache.fetch_from_hub(hf, p.repo_id, p.commit, p.file, lambda n, t=task: progress.advance(t, n))
             if s3 is not None:
                 task = progress.add_task(f"↑ {name}", total=p.file.size)
-                s3.upload(local, p.key, p.file.sha256 or _sha(local, cache), p.commit,
+                s3.upload(local, p.key, p.file.sha256 or cache.sha256(local), p.commit,
                           progress=lambda n, t=task: progress.advance(t, n))
             report.uploaded.append(p)
             report.bytes_uploaded += p.file.size
     return report
 
-
-def _sha(path, cache: ModelCache) -> str:
-    from beyond_vibes.store import sha256_file
-
-    return sha256_file(path, cache.index_dir)
