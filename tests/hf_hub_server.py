@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from beyond_vibes.runtime.loopback import LoopbackServer, send_json
+from beyond_vibes.runtime.loopback import LoopbackServer, QuietHandler, send_json
 
 
 def file_sha256(path: Path) -> str:
@@ -62,12 +61,8 @@ _TREE = re.compile(r"^/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$")
 _RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: FakeHub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a) -> None:
-        pass
 
     def do_HEAD(self) -> None:
         self._route(head=True)

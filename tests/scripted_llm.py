@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from beyond_vibes.runtime.loopback import LoopbackServer, send_json
+from beyond_vibes.runtime.loopback import LoopbackServer, QuietHandler, send_json
 
 
 @dataclass
@@ -43,12 +42,8 @@ class ScriptedLLM(LoopbackServer):
         return self.steps[n] if n < len(self.steps) else Step(content="Done.")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: ScriptedLLM
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a) -> None:
-        pass
 
     def do_GET(self) -> None:
         send_json(self, 200, {"object": "list", "data": [{"id": self.owner.model_id, "object": "model"}]})

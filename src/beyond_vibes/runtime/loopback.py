@@ -9,6 +9,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from beyond_vibes.runtime.probe import free_port
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive (agents reuse connections) and no per-request lines on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 class LoopbackServer:
     """Subclasses set `handler` (a BaseHTTPRequestHandler class); each handler instance gets `.owner`."""
 

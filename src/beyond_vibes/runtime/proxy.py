@@ -12,11 +12,10 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from beyond_vibes.catalog import Sampling
-from beyond_vibes.runtime.loopback import LoopbackServer, send_json
+from beyond_vibes.runtime.loopback import LoopbackServer, QuietHandler, send_json
 
 DUMMY_KEY = "bv-proxy-dummy-key"
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "authorization",
@@ -193,12 +192,8 @@ class RecordingProxy(LoopbackServer):
         return f"{self.upstream_prefix}{rest}"
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(QuietHandler):
     owner: RecordingProxy
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # keep stderr quiet; everything is in the records
-        pass
 
     def do_GET(self) -> None:
         self._forward(None)
