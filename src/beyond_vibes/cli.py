@@ -51,6 +51,14 @@ def _catalog(config: str | None):
     return load_catalog(Path(config) if config else get_settings().models_file)
 
 
+def _catalog_and_settings(config: str | None):
+    """The catalog, and settings whose S3 bucket falls back to the catalog's `bucket`."""
+    from beyond_vibes.store.s3 import with_bucket
+
+    catalog = _catalog(config)
+    return catalog, with_bucket(get_settings(), catalog.bucket)
+
+
 @main.command()
 @click.option("--task", required=True, help="Task name (a file in tasks/, without .yaml) or a path to a task file.")
 @click.option("--model", default=None, help="Model name from models.yaml (default: the catalog's default).")
@@ -68,13 +76,10 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     from beyond_vibes.simulate import SimulateOptions, simulate as run_simulation
     from beyond_vibes.summary import summary_table
     from beyond_vibes.tasks import load_task, parse_prompt_vars
-
     from beyond_vibes.store.resolve import resolve_model
-    from beyond_vibes.store.s3 import with_bucket
 
     variables = parse_prompt_vars(prompt_vars)
-    catalog = _catalog(config)
-    settings = with_bucket(get_settings(), catalog.bucket)
+    catalog, settings = _catalog_and_settings(config)
     the_task = load_task(task, settings.tasks_dir)
     chosen, chosen_quant = catalog.choose(model, quant, provider)
     the_task.render_prompt(variables)  # a missing {var} fails before any download
@@ -102,10 +107,9 @@ def download(model, quant, dry_run, include_mmproj, config) -> None:
     from beyond_vibes.store.cache import ModelCache
     from beyond_vibes.store.hf import ChecksumError, HuggingFace
     from beyond_vibes.store.mirror import plan_mirror, run_mirror
-    from beyond_vibes.store.s3 import S3Store, with_bucket
+    from beyond_vibes.store.s3 import S3Store
 
-    catalog = _catalog(config)
-    settings = with_bucket(get_settings(), catalog.bucket)
+    catalog, settings = _catalog_and_settings(config)
     hf, cache = HuggingFace(settings), ModelCache(settings.model_dir)
     s3 = S3Store(settings) if settings.s3_bucket else None
     with console.status("planning: listing the hub, checking the store..."):
