@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -11,7 +12,7 @@ import pytest
 from beyond_vibes.catalog import EngineConfig, Sampling, load_catalog
 from beyond_vibes.recorder import speed_metrics
 from beyond_vibes.runtime.process import ProcessRuntime
-from beyond_vibes.runtime.proxy import RecordingProxy, pin_sampling
+from beyond_vibes.runtime.proxy import ProxyRecord, RecordingProxy, pin_sampling
 from beyond_vibes.settings import Settings
 from beyond_vibes.store.resolve import resolve_model
 from conftest import SMOLLM, our_processes, write_catalog
@@ -61,7 +62,11 @@ def test_stream_relay_is_faithful_and_recorded(llama):
     assert rec.stream and rec.status == 200 and rec.request["temperature"] == 0.0 and rec.request["seed"] == 42
     assert rec.response_text == direct
     assert rec.completion_tokens == 24 and rec.prompt_tokens > 5  # usage asked for by the proxy
-    assert rec.timings["predicted_n"] == 24 and rec.gen_tps == rec.timings["predicted_per_second"]
+    assert rec.timings["predicted_n"] == 24 and rec.token_chunks >= 20
+    # Two independent measurements of one request agree: llama-server's own timing, and the stream as seen
+    # on the wire (first to last token chunk), which is what a server without timings is measured by.
+    wire = dataclasses.replace(rec, timings={})
+    assert wire.gen_tps == pytest.approx(rec.gen_tps, rel=0.5)
     assert 0 < rec.ttft_s < rec.duration_s and rec.finish_reason == "length"
     assert rec.proxy_overhead_ms < 50
 
@@ -76,9 +81,16 @@ def test_non_stream_and_get_pass_through(llama):
     assert models["data"][0]["id"] == "smollm2-135m"
     completion, listing = proxy.records
     assert completion.completion_tokens == 8 and completion.response_text and completion.timings
-    assert not listing.is_completion
+    assert not listing.is_completion and not completion.stream
+    # Not streamed: the answer arrives whole, so TTFT is the server's prompt time, never the whole latency.
+    assert completion.ttft_s == pytest.approx(completion.timings["prompt_ms"] / 1000)
+    assert completion.ttft_s < completion.duration_s
     metrics = speed_metrics(proxy.records)
-    assert metrics["tokens_completion"] == 8 and metrics["gen_tps"] == pytest.approx(completion.gen_tps)
+    assert metrics["tokens_completion"] == 8 and metrics["ttft_s"] == completion.ttft_s
+    # Without server timings a non-streamed answer says nothing about speed: absent, not invented.
+    bare = dataclasses.replace(completion, timings={})
+    assert bare.ttft_s is None and bare.gen_tps is None and bare.prompt_tps is None
+    assert set(speed_metrics([bare])) == {"tokens_prompt", "tokens_completion"}
 
 
 def test_api_key_injected_and_tool_calls_parsed():
@@ -104,3 +116,36 @@ def test_pin_sampling_keeps_the_rest():
                         Sampling(temperature=0.2, seed=None, top_p=0.9, max_tokens=100), "served")
     assert body == {"model": "served", "messages": [], "stream": True, "top_k": 3, "temperature": 0.2, "top_p": 0.9,
                     "max_tokens": 100, "stream_options": {"include_usage": True}}
+
+
+def _record(i: int, **kw) -> ProxyRecord:
+    return ProxyRecord(index=i, method="POST", path="/v1/chat/completions", started_at=100.0, usage_reported=True, **kw)
+
+
+def test_speed_over_several_requests_is_total_tokens_over_total_time():
+    """Hand-computed: 100 tokens in 1 s and 10 tokens in 10 s is 110 / 11 = 10 tokens/s (a mean of the two rates,
+    55, would hide the slow request)."""
+    fast = _record(0, stream=True, timings={"prompt_n": 300, "prompt_per_second": 300.0, "predicted_n": 100,
+                                            "predicted_per_second": 100.0}, first_token_at=101.0, ended_at=102.0)
+    slow = _record(1, stream=True, timings={"prompt_n": 30, "prompt_per_second": 3.0, "predicted_n": 10,
+                                            "predicted_per_second": 1.0}, first_token_at=103.0, ended_at=113.0)
+    m = speed_metrics([fast, slow])
+    assert m["gen_tps"] == pytest.approx(10.0) and m["prompt_tps"] == pytest.approx(330 / 11)
+    assert m["ttft_s"] == pytest.approx(2.0)  # median of 1.0 and 3.0
+
+
+def test_speed_without_server_timings_comes_from_the_stream():
+    # An API without `timings`: 41 tokens, first chunk at +0.5 s, last at +2.5 s -> 40 tokens / 2 s = 20 tokens/s;
+    # the proxy's own end (+9 s, e.g. a slow client) does not enter.
+    streamed = _record(0, stream=True, prompt_tokens=200, completion_tokens=41, first_token_at=100.5,
+                       last_token_at=102.5, token_chunks=41, ended_at=109.0)
+    assert streamed.gen_tps == pytest.approx(20.0) and streamed.ttft_s == pytest.approx(0.5)
+    assert streamed.prompt_tps == pytest.approx(400.0)
+    # Everything in one chunk (a buffering API): nothing to measure a rate on.
+    burst = _record(1, stream=True, completion_tokens=500, first_token_at=100.5, last_token_at=100.5, token_chunks=1,
+                    ended_at=100.6)
+    assert burst.gen_tps is None
+    m = speed_metrics([streamed, burst])
+    assert m["gen_tps"] == pytest.approx(20.0) and m["tokens_completion"] == 541
+    # No usage reported at all: token counts are unknown, not zero.
+    assert "tokens_prompt" not in speed_metrics([dataclasses.replace(streamed, usage_reported=False)])

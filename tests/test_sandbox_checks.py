@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.checks import run_check
+from beyond_vibes.checks import run_check, run_checks
 from beyond_vibes.sandbox import agent_env, workspace
 from beyond_vibes.tasks import Check, load_task
 from beyond_vibes.validate import validate_task
@@ -51,7 +51,7 @@ def test_clone_at_pinned_commit_and_diff_with_new_files(tmp_path, git_repo):
 def test_unknown_ref_is_a_clear_error(tmp_path, git_repo):
     repo, _ = git_repo
     task = load_task(str(write_task(tmp_path, "t", repository={"path": str(repo), "ref": "deadbeef"})), tmp_path / "tasks")
-    with pytest.raises(SimulationError, match="could not clone .* at deadbeef"):
+    with pytest.raises(SimulationError, match="could not get .* at deadbeef"):
         with workspace(task):
             pass
 
@@ -100,3 +100,80 @@ def test_unsound_task_is_caught(tmp_path, mathutils_repo):
                        checks=[{"name": "tests", "command": "python3 -m unittest discover -s tests"}],
                        solution={"commands": ["echo nothing"]})
     assert "still fail after the reference solution: tests" in validate_task(load_task(str(never), tmp_path / "tasks")).problem
+
+
+HOOKS = {  # each would run a program as soon as the harness runs git in the workspace
+    "core.fsmonitor": "{dump} fsmonitor",
+    "filter.evil.clean": "{dump} clean",
+    "filter.evil.smudge": "{dump} smudge",
+    "diff.external": "{dump} diff",
+    "diff.evil.textconv": "{dump} textconv",
+    "core.hooksPath": "{hooks}",
+}
+
+
+def plant_hooks(repo, dump_dir):
+    """What a hostile agent can do with write access to its workspace: programs that dump the environment,
+    wired into every place git runs programs from, and attributes that route all files through them."""
+    dump = dump_dir / "dump.sh"
+    dump.write_text(f"#!/bin/sh\nenv > {dump_dir}/env-$1-$$.txt\ncat\n")
+    dump.chmod(0o755)
+    hooks = repo / ".git" / "evil-hooks"
+    hooks.mkdir()
+    for hook in ("pre-commit", "post-checkout", "post-index-change", "reference-transaction"):
+        (hooks / hook).write_text(f"#!/bin/sh\nenv > {dump_dir}/env-hook-{hook}-$$.txt\n")
+        (hooks / hook).chmod(0o755)
+    for key, value in HOOKS.items():
+        subprocess.run(["git", "config", key, value.format(dump=dump, hooks=hooks)], cwd=repo, check=True)
+    (repo / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    info = repo / ".git" / "info" / "attributes"
+    info.write_text("* filter=evil diff=evil\n")
+
+
+def test_harness_git_runs_no_agent_planted_program_and_sees_through_commits(tmp_path, monkeypatch):
+    for k, v in FAKE_SECRETS.items():
+        monkeypatch.setenv(k, v)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    task = load_task("fix_failing_test", REPO / "tasks")
+    with workspace(task) as ws:
+        plant_hooks(ws.repo, dumps)
+        # The agent games the task: rewrites the test, commits it (so HEAD moves), and "fixes" nothing.
+        test_file = ws.repo / "tests" / "test_mathutils.py"
+        test_file.write_text(test_file.read_text().replace("assertEqual", "assertTrue or self.assertEqual"))
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "commit", "-qam", "tests fixed"], cwd=ws.repo,
+                       env={**ws.env, "GIT_CONFIG_GLOBAL": "/dev/null"}, check=True, capture_output=True)
+        for f in dumps.glob("env-*"):
+            f.unlink()  # only the harness's own git use counts below
+        diff = ws.diff()
+        checks = {c.name: c for c in run_checks(task.checks, ws.repo, ws.check_env)}
+    assert sorted(p.name for p in dumps.glob("env-*")) == []  # no planted program ran
+    assert "tests/test_mathutils.py" in diff  # the committed change is still a change against the base commit
+    assert checks["tests_untouched"].passed is False
+    assert "BV_BASE_COMMIT" in task.checks[1].command
+
+
+def test_a_local_folder_never_brings_secrets(tmp_path):
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "app.py").write_text("print('hi')\n")
+    (project / ".env").write_text("OPENAI_API_KEY=sk-real-secret\n")
+    (project / ".env.local").write_text("X=1\n")
+    (project / ".env.example").write_text("OPENAI_API_KEY=\n")
+    (project / "deploy.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (project / ".venv").mkdir()
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    task = load_task(str(write_task(tmp_path, "t", repository={"path": str(project)})), tmp_path / "tasks")
+    with workspace(task) as ws:
+        files = sorted(str(p.relative_to(ws.repo)) for p in ws.repo.rglob("*") if ".git" not in p.parts and p.is_file())
+    assert files == [".env.example", "src/app.py"]
+
+
+def test_a_local_git_repository_gives_its_committed_state_only(tmp_path, git_repo):
+    repo, _ = git_repo
+    (repo / ".env").write_text("HF_TOKEN=hf_secret\n")  # untracked, as .env files are
+    task = load_task(str(write_task(tmp_path, "t", repository={"path": str(repo)})), tmp_path / "tasks")
+    with workspace(task) as ws:
+        assert not (ws.repo / ".env").exists() and (ws.repo / "a.txt").read_text() == "v2\n"
+        remotes = subprocess.run(["git", "remote", "-v"], cwd=ws.repo, capture_output=True, text=True).stdout
+    assert "bv-harness" not in remotes  # the agent's clone does not point at the harness's private copy

@@ -73,7 +73,14 @@ class Pricing(BaseModel):
     output_per_mtok: NonNegativeFloat = 0.0
     gpu_hour_usd: NonNegativeFloat = 0.0  # local models: what an hour of the serving machine costs
 
-    def cost(self, tokens_prompt: int, tokens_completion: int, wall_s: float) -> float:
+    @property
+    def priced(self) -> bool:
+        return bool(self.input_per_mtok or self.output_per_mtok or self.gpu_hour_usd)
+
+    def cost(self, tokens_prompt: int, tokens_completion: int, wall_s: float) -> float | None:
+        """USD for a run; None without any pricing (an unknown cost is not a free one)."""
+        if not self.priced:
+            return None
         return (
             tokens_prompt * self.input_per_mtok / 1e6
             + tokens_completion * self.output_per_mtok / 1e6
@@ -82,21 +89,26 @@ class Pricing(BaseModel):
 
 
 class LocalSource(BaseModel):
-    """Where a GGUF file is found without a model hub: a path, a file inside an installed Python
-    package (the demo models come from PyPI), or a package function that assembles the file."""
+    """Where a GGUF file is found without a model hub: a path, a file inside an installed Python package
+    (the demo models come from PyPI), a package function that assembles the file, or chunk packages whose
+    `data/part*.bin` files, concatenated in the listed order, are the GGUF (checked against `sha256`)."""
 
     model_config = ConfigDict(extra="forbid")
     path: str | None = None
     package: str | None = None
     file: str | None = None
     call: str | None = None  # name of a function in `package` that takes an output path and returns it
+    parts: list[str] = Field(default_factory=list)  # package names, in order
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "LocalSource":
-        if bool(self.path) == bool(self.package):
-            raise ValueError("give either path or package (with file or call)")
+        if sum(map(bool, (self.path, self.package, self.parts))) != 1:
+            raise ValueError("give exactly one of path, package (with file or call) or parts")
         if self.package and bool(self.file) == bool(self.call):
             raise ValueError("a package source needs exactly one of file or call")
+        if self.parts and not self.sha256:
+            raise ValueError("parts need the sha256 of the assembled file")
         return self
 
 
@@ -104,6 +116,7 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     family: str = "unknown"
+    license: str | None = None  # shown in `models list`; the file's own metadata may lack it
     provider: str = "local"  # "local" (llama-server) or any name for an OpenAI-compatible API
     # Local models.
     repo_id: str | None = None
@@ -111,6 +124,7 @@ class Model(BaseModel):
     quant_tags: list[str] = Field(default_factory=list)
     sources: dict[str, LocalSource] = Field(default_factory=dict)  # quant tag -> file found offline
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    chat_template: str | None = None  # a Jinja chat template file (relative to models.yaml) used instead of the GGUF's
     # API models.
     model_id: str | None = None
     base_url: str | None = None

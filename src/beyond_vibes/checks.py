@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from beyond_vibes.procs import stop_group
+from beyond_vibes.procs import spawn, stop_group
 from beyond_vibes.tasks import Check
 
 TAIL_CHARS = 2000
@@ -28,8 +28,8 @@ class CheckResult:
 
 def run_check(check: Check, cwd: Path, env: dict[str, str]) -> CheckResult:
     start = time.monotonic()
-    proc = subprocess.Popen(["bash", "-c", check.command], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn(["bash", "-c", check.command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         out, _ = proc.communicate(timeout=check.timeout_s)
         code: int | None = proc.returncode
@@ -45,4 +45,5 @@ def run_check(check: Check, cwd: Path, env: dict[str, str]) -> CheckResult:
 
 
 def run_checks(checks: list[Check], cwd: Path, env: dict[str, str]) -> list[CheckResult]:
+    """`env` is the workspace's `check_env`: the agent's variables, BV_BASE_COMMIT and the harness's git."""
     return [run_check(c, cwd, env) for c in checks]

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.procs import Terminated, signals_as_interrupt
 from beyond_vibes.settings import get_settings
 
 # Piped output (CI logs, `| less`) gets 160 columns instead of rich's 80, so file names and keys are not folded.
@@ -34,6 +35,17 @@ def handle_errors(fn):
             sys.exit(2)
         except SimulationError as e:
             err_console.print(f"[red]simulation error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except KeyboardInterrupt as e:
+            err_console.print(f"[red]stopped:[/red] {escape(e.signame if isinstance(e, Terminated) else 'Ctrl-C')}; "
+                              "anything started was stopped", highlight=False)
+            sys.exit(130 if not isinstance(e, Terminated) else 143)
+        except Exception as e:  # noqa: BLE001 - a bug or an outside failure: one line (BV_DEBUG=1 for the traceback)
+            if os.environ.get("BV_DEBUG"):
+                raise
+            detail = str(e).strip().splitlines()[0][:500] if str(e).strip() else ""
+            err_console.print(f"[red]error:[/red] {type(e).__name__}: {escape(detail)} (BV_DEBUG=1 shows the traceback)",
+                              highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper
@@ -87,7 +99,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
                            keep_workspace=keep_workspace)
     models_dir = catalog.path.resolve().parent
     resolved = resolve_model(chosen, chosen_quant, settings, base_dir=models_dir)  # progress bars when it downloads
-    with console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
+    with signals_as_interrupt(), console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
         result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=models_dir, resolved=resolved)
     console.print(summary_table(result))
     console.print(f"review it: beyond-vibes ui  (experiment {opts.experiment or settings.mlflow_experiment}, run {result.run_id})")

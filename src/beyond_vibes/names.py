@@ -14,6 +14,11 @@ TAG_REPEAT = "bv.repeat"
 TAG_STATUS = "bv.status"
 TAG_TRACE_ID = "bv.trace_id"
 TAG_PROVIDER = "bv.provider"
+TAG_ERROR = "bv.error"
+TAG_KIND = "bv.kind"  # simulation | server | quick_eval | speed | judge_compile
+TAG_SERVER_ID = "bv.server_id"  # the MLflow run id of the served model's record
+TAG_HOST = "bv.host"  # host and pid of the process writing a run: a run whose writer is gone is reaped
+TAG_PID = "bv.pid"
 
 STATUS_SUCCESS = "success"
 STATUS_FAILED = "failed"
@@ -35,6 +40,12 @@ PARAM_REPO_COMMIT = "repo_commit"
 PARAM_AGENT_VERSION = "agent_version"
 PARAM_TASK_FILE_SHA256 = "task_file_sha256"
 PARAM_CTX = "ctx_size"
+PARAM_ENGINE_CONFIG = "engine_config"
+PARAM_CHAT_TEMPLATE_SHA256 = "chat_template_sha256"
+PARAM_PARALLEL = "parallel"
+PARAM_TOP_P = "top_p"
+PARAM_MAX_TOKENS = "max_tokens"
+PARAM_PROMPT_VARS = "prompt_vars"
 
 # Metrics (DESIGN.md "Metrics").
 M_SUCCESS = "success"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from beyond_vibes.runtime.proxy import ProxyRecord
 
 TOOL_RESULT_CHARS = 4000  # in the span; the full text goes to the tool_outputs.jsonl artifact
 PARAM_CHARS = 6000
+log = logging.getLogger("beyond_vibes")
 
 
 def _ns(t: float) -> int:
@@ -28,7 +31,8 @@ def _ns(t: float) -> int:
 
 @dataclass
 class SimulationRecord:
-    """Everything a simulation produced, as plain data; the recorder turns it into MLflow."""
+    """Everything a simulation produced, as plain data; the recorder turns it into MLflow. None means
+    "not measured" and is never logged as a number."""
 
     prompt: str
     started_at: float
@@ -37,36 +41,43 @@ class SimulationRecord:
     error: str | None = None
     agent: AgentResult | None = None
     proxy_records: list[ProxyRecord] = field(default_factory=list)
-    checks: list[CheckResult] = field(default_factory=list)
+    checks: list[CheckResult] | None = None  # None: the checks never ran
     diff: str = ""
     server_log: str = ""
-    load_s: float = 0.0
-    peak_rss_mb: float = 0.0
-    peak_vram_mb: float = 0.0
-    cost_usd: float = 0.0
+    load_s: float | None = None
+    peak_rss_mb: float | None = None
+    peak_vram_mb: float | None = None
+    cost_usd: float | None = None
 
     @property
     def completions(self) -> list[ProxyRecord]:
         return [r for r in self.proxy_records if r.is_completion]
 
 
-def _weighted_tps(pairs: list[tuple[float, float | None]]) -> float:
-    """Tokens per second over several requests: total tokens / total time (not a mean of rates)."""
-    pairs = [(n, tps) for n, tps in pairs if n and tps]
-    seconds = sum(n / tps for n, tps in pairs)
-    return sum(n for n, _ in pairs) / seconds if seconds else 0.0
+def weighted_rate(timings: list[tuple[float, float] | None]) -> float | None:
+    """Tokens per second over several requests: total tokens / total seconds (not a mean of rates)."""
+    pairs = [t for t in timings if t and t[0] > 0 and t[1] > 0]
+    seconds = sum(s for _, s in pairs)
+    return sum(n for n, _ in pairs) / seconds if seconds else None
 
 
 def speed_metrics(records: list[ProxyRecord]) -> dict[str, float]:
+    """Token counts, median TTFT and prompt/generation speed of the completions; what was not measured is
+    left out (no usage reported, no stream and no server timings...)."""
     done = [r for r in records if r.is_completion]
-    ttfts = [r.ttft_s for r in done if r.ttft_s is not None and not r.error]
-    return {
-        N.M_TOKENS_PROMPT: float(sum(r.prompt_tokens for r in done)),
-        N.M_TOKENS_COMPLETION: float(sum(r.completion_tokens for r in done)),
-        N.M_TTFT_S: statistics.median(ttfts) if ttfts else 0.0,
-        N.M_PROMPT_TPS: _weighted_tps([(r.timings.get("prompt_n") or r.prompt_tokens, r.prompt_tps) for r in done]),
-        N.M_GEN_TPS: _weighted_tps([(r.timings.get("predicted_n") or r.completion_tokens, r.gen_tps) for r in done]),
-    }
+    ok = [r for r in done if not r.error]
+    out: dict[str, float] = {}
+    if any(r.usage_reported for r in done):
+        out[N.M_TOKENS_PROMPT] = float(sum(r.prompt_tokens for r in done))
+        out[N.M_TOKENS_COMPLETION] = float(sum(r.completion_tokens for r in done))
+    ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
+    if ttfts:
+        out[N.M_TTFT_S] = statistics.median(ttfts)
+    for name, value in ((N.M_PROMPT_TPS, weighted_rate([r.prompt_timing() for r in ok])),
+                        (N.M_GEN_TPS, weighted_rate([r.gen_timing() for r in ok]))):
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def loop_detected(agent: AgentResult | None, repeats: int = 3) -> bool:
@@ -84,24 +95,25 @@ def loop_detected(agent: AgentResult | None, repeats: int = 3) -> bool:
 
 
 def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
-    agent = rec.agent
-    calls = agent.tool_calls if agent else []
-    metrics = {
-        N.M_SUCCESS: 1.0 if rec.status == N.STATUS_SUCCESS else 0.0,
-        N.M_CHECKS_PASSED: float(sum(c.passed for c in rec.checks)),
-        N.M_CHECKS_TOTAL: float(len(rec.checks)),
-        N.M_TURNS: float(len(agent.turns) if agent else 0),
-        N.M_TOOL_CALLS: float(len(calls)),
-        N.M_TOOL_ERRORS: float(sum(c.is_error for c in calls)),
-        N.M_HALLUCINATED_TOOL_CALLS: float(sum(not c.known_tool for c in calls)),
-        N.M_LOOP_DETECTED: 1.0 if loop_detected(agent) else 0.0,
-        **speed_metrics(rec.proxy_records),
-        N.M_LOAD_S: rec.load_s,
-        N.M_PEAK_VRAM_MB: rec.peak_vram_mb,
-        N.M_PEAK_RSS_MB: rec.peak_rss_mb,
-        N.M_WALL_S: max(0.0, rec.ended_at - rec.started_at),
-        N.M_COST_USD: rec.cost_usd,
-    }
+    metrics: dict[str, float] = {N.M_SUCCESS: 1.0 if rec.status == N.STATUS_SUCCESS else 0.0}
+    if rec.checks is not None:
+        metrics[N.M_CHECKS_PASSED] = float(sum(c.passed for c in rec.checks))
+        metrics[N.M_CHECKS_TOTAL] = float(len(rec.checks))
+    if rec.agent is not None:
+        calls = rec.agent.tool_calls
+        metrics.update({
+            N.M_TURNS: float(len(rec.agent.turns)),
+            N.M_TOOL_CALLS: float(len(calls)),
+            N.M_TOOL_ERRORS: float(sum(c.is_error for c in calls)),
+            N.M_HALLUCINATED_TOOL_CALLS: float(sum(not c.known_tool for c in calls)),
+            N.M_LOOP_DETECTED: 1.0 if loop_detected(rec.agent) else 0.0,
+        })
+    metrics.update(speed_metrics(rec.proxy_records))
+    for name, value in ((N.M_LOAD_S, rec.load_s), (N.M_PEAK_VRAM_MB, rec.peak_vram_mb),
+                        (N.M_PEAK_RSS_MB, rec.peak_rss_mb), (N.M_COST_USD, rec.cost_usd)):
+        if value is not None:
+            metrics[name] = float(value)
+    metrics[N.M_WALL_S] = max(0.0, rec.ended_at - rec.started_at)
     return metrics
 
 
@@ -145,23 +157,31 @@ class TraceRecorder:
         return {k: self.redact.text(str(v)) for k, v in tags.items() if v is not None}
 
     def finish(self, run_id: str, rec: SimulationRecord, tags: dict[str, str], terminal: str = "FINISHED") -> tuple[dict, str | None]:
-        """Log metrics, artifacts and the trace, then end the run. Each part is attempted even if one fails,
-        so a broken simulation still leaves everything it recorded."""
-        metrics = compute_metrics(rec)
-        trace_id = None
+        """Log the trace, metrics, tags and artifacts, then end the run. Each part is attempted on its own (a
+        failing MLflow call loses that part only, with a one-line warning) and the run is always ended."""
+        problems: list[str] = []
+
+        def attempt(what: str, fn):
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001 - recorded as a warning; the other parts still go in
+                problems.append(f"{what}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+                return None
+
+        metrics = attempt("metrics", lambda: compute_metrics(rec)) or {}
+        trace_id = attempt("trace", lambda: self.log_trace(run_id, rec, tags))
+        now_ms = int((rec.ended_at or time.time()) * 1000)
+        attempt("metrics", lambda: self.client.log_batch(run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()]))
+        done_tags = {**tags, N.TAG_STATUS: rec.status, N.TAG_TRACE_ID: trace_id,
+                     N.TAG_ERROR: rec.error[:5000] if rec.error else None}
+        attempt("tags", lambda: self.set_tags(run_id, done_tags))
+        attempt("artifacts", lambda: self.log_artifacts(run_id, rec, metrics))
         try:
-            trace_id = self.log_trace(run_id, rec, tags)
-        finally:
-            now_ms = int(rec.ended_at * 1000)
-            self.client.log_batch(run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()])
-            done_tags = {**tags, N.TAG_STATUS: rec.status}
-            if trace_id:
-                done_tags[N.TAG_TRACE_ID] = trace_id
-            if rec.error:
-                done_tags["bv.error"] = rec.error[:5000]
-            self.set_tags(run_id, done_tags)
-            self.log_artifacts(run_id, rec, metrics)
-            self.client.set_terminated(run_id, status=terminal)
+            self.client.set_terminated(run_id, status=terminal, end_time=now_ms)
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"end run: {type(e).__name__}: {e}")
+        for p in problems:
+            log.warning("run %s: could not record %s", run_id, p)
         return metrics, trace_id
 
     def log_artifacts(self, run_id: str, rec: SimulationRecord, metrics: dict) -> None:
@@ -169,7 +189,7 @@ class TraceRecorder:
         with tempfile.TemporaryDirectory(prefix="bv-artifacts-") as tmp:
             out = Path(tmp)
             (out / N.A_DIFF).write_text(r.text(rec.diff))
-            (out / N.A_CHECKS).write_text(r.text(json.dumps([c.to_json() for c in rec.checks], indent=2)))
+            (out / N.A_CHECKS).write_text(r.text(json.dumps([c.to_json() for c in rec.checks or []], indent=2)))
             events = rec.agent.events if rec.agent else []
             # message_update repeats the whole partial message on every token: the final message_end has it all.
             lines = [json.dumps({"t": e.t, **e.data}) for e in events if e.kind != "message_update"]

@@ -6,10 +6,10 @@ import hashlib
 import json
 
 
-def run_key(*, task: str, task_sha256: str, repo_commit: str, model: str, quant: str | None, model_sha256: str,
-            engine: dict, agent: str, agent_version: str, repeat: int, seed: int | None) -> str:
-    payload = json.dumps(
-        [task, task_sha256, repo_commit, model, quant, model_sha256, engine, agent, agent_version, repeat, seed],
-        sort_keys=True, default=str,
-    )
+def run_key(**parts) -> str:
+    """sha256 of everything that changes an outcome, given by name: task name and file sha256, the rendered
+    prompt (prompt vars included), repo commit, model, quant, model file and chat template sha256, engine config,
+    runtime, llama.cpp build, sampling, max turns, timeout, agent name and version, repeat index.
+    Computed before the MLflow run exists, so a resume can look it up first."""
+    payload = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,4 +1,11 @@
-"""The agent's workspace: the task's repository at its pinned commit, a scrubbed environment, the diff."""
+"""The agent's workspace: the task's repository at its pinned commit, a scrubbed environment, the diff.
+
+The workspace is hostile ground: the agent can write anything into it, `.git/config` included (an fsmonitor
+hook, a clean filter, an external diff driver all run programs). So the harness never runs git against the
+agent's `.git`: it keeps its own bare copy of the base commit in a private folder and runs every git command
+(snapshot, diff, the checks' `git diff "$BV_BASE_COMMIT"`) with that git directory, the allowlisted
+environment, no system or global config, and hooks/fsmonitor/external diff/textconv switched off.
+"""
 
 from __future__ import annotations
 
@@ -11,57 +18,125 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.tasks import Task
 
 # The agent gets these variables from our environment and nothing else: no S3, HF, judge, MLflow or API
 # secrets can reach it (or the tools it runs) by accident.
 ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "SHELL")
+# Cloning a URL may need the host's proxy and CA settings (never the agent's business).
+_CLONE_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
+              "SSL_CERT_DIR", "GIT_SSL_CAINFO")
+# Config given on the "command line" (GIT_CONFIG_*), which wins over any repository config.
+_GIT_OVERRIDES = {"core.fsmonitor": "false", "core.hooksPath": "/dev/null", "core.untrackedCache": "false",
+                  "core.attributesFile": "/dev/null", "protocol.ext.allow": "never", "commit.gpgsign": "false",
+                  "safe.directory": "*"}
 # Fixed identity and dates make a snapshot of a plain folder the same commit on every machine.
-_SNAPSHOT_ENV = {
+_SNAPSHOT_ID = {
     "GIT_AUTHOR_NAME": "beyond-vibes", "GIT_AUTHOR_EMAIL": "tasks@beyond-vibes.invalid",
     "GIT_COMMITTER_NAME": "beyond-vibes", "GIT_COMMITTER_EMAIL": "tasks@beyond-vibes.invalid",
     "GIT_AUTHOR_DATE": "2025-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2025-01-01T00:00:00+0000",
 }
 # Build droppings that are not the agent's work.
 _EXCLUDES = "__pycache__/\n*.pyc\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\nnode_modules/\n"
+# Never copied from a plain local folder into a workspace (a `path: .` must not hand the agent our .env).
+SECRET_FILES = (".git", ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc",
+                ".pypirc", ".aws", ".ssh", ".gnupg", ".docker", ".kube", ".venv", "venv", ".tools", ".beyond-vibes",
+                "node_modules", "__pycache__", "*.pyc", "mlruns")
+_SAFE_ENV_FILES = (".env.example", ".env.sample", ".env.template")
+
+
+def _clean_env(names: tuple[str, ...] = ENV_ALLOWLIST) -> dict[str, str]:
+    env = {k: os.environ[k] for k in names if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return env
+
+
+def hardened_git_env() -> dict[str, str]:
+    """Variables that make any git process ignore system/global config and run no hooks or monitors."""
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0",
+           "GIT_OPTIONAL_LOCKS": "0", "GIT_CONFIG_COUNT": str(len(_GIT_OVERRIDES))}
+    for i, (k, v) in enumerate(_GIT_OVERRIDES.items()):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = k, v
+    return env
+
+
+@dataclass(frozen=True)
+class HarnessGit:
+    """git with the harness's own git directory and index over the agent's work tree."""
+
+    git_dir: Path
+    index: Path
+    work_tree: Path
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        base = base or {**_clean_env(), "HOME": str(self.git_dir.parent)}
+        return {**base, **hardened_git_env(), "GIT_DIR": str(self.git_dir),
+                "GIT_WORK_TREE": str(self.work_tree), "GIT_INDEX_FILE": str(self.index)}
+
+    def run(self, *args: str, extra_env: dict[str, str] | None = None, check: bool = True) -> str:
+        out = subprocess.run(["git", *args], cwd=self.work_tree, env={**self.env(), **(extra_env or {})},
+                             capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
+        if check and out.returncode != 0:
+            raise SimulationError(f"git {args[0]} failed: {(out.stderr or out.stdout).strip()[-500:]}")
+        return out.stdout
 
 
 @dataclass
 class Workspace:
-    root: Path  # private scratch: agent config, home
+    root: Path  # the agent's scratch: its config and home
     repo: Path  # the checkout the agent works in
-    commit: str
-    env: dict[str, str]
+    commit: str  # the pinned base commit
+    env: dict[str, str]  # the agent's environment
+    git: HarnessGit  # the harness's view of the repo (never the agent's .git)
+
+    @property
+    def check_env(self) -> dict[str, str]:
+        """The checks run with the agent's environment, the base commit, and the harness's hardened git."""
+        return {**self.git.env(self.env), "BV_BASE_COMMIT": self.commit}
 
     def diff(self) -> str:
-        """Everything the agent changed since the pinned commit, new files included."""
-        subprocess.run(["git", "add", "-A"], cwd=self.repo, check=True, capture_output=True)
-        out = subprocess.run(["git", "diff", "--cached", "--binary", self.commit], cwd=self.repo, check=True,
-                             capture_output=True, text=True, errors="replace")
-        return out.stdout
+        """Everything the agent changed since the pinned commit, new files included (commits cannot hide it)."""
+        self.git.run("add", "-A")
+        return self.git.run("diff", "--cached", "--binary", "--no-ext-diff", "--no-textconv", self.commit)
 
 
 def agent_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ENV_ALLOWLIST if k in os.environ}
+    env = _clean_env()
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), PYTHONDONTWRITEBYTECODE="1",
                GIT_AUTHOR_NAME="agent", GIT_AUTHOR_EMAIL="agent@beyond-vibes.invalid",
                GIT_COMMITTER_NAME="agent", GIT_COMMITTER_EMAIL="agent@beyond-vibes.invalid")
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(extra or {})
     return env
 
 
-def snapshot_commit(folder: Path, dest: Path) -> str:
-    """Copy a plain folder into `dest` as a one-commit git repository; the sha depends only on content."""
-    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc"))
-    env = {**os.environ, **_SNAPSHOT_ENV}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                ["git", "-c", "commit.gpgsign=false", "commit", "-q", "-m", "task snapshot"]):
-        subprocess.run(cmd, cwd=dest, env=env, check=True, capture_output=True)
-    return git.Repo(dest).head.commit.hexsha
+def copy_folder(folder: Path, dest: Path) -> None:
+    """A plain folder's files, without secrets, environments or build droppings (SECRET_FILES)."""
+    patterns = shutil.ignore_patterns(*SECRET_FILES)
+
+    def ignore(src: str, names: list[str]) -> set[str]:
+        return {n for n in patterns(src, names) if n not in _SAFE_ENV_FILES}
+
+    shutil.copytree(folder, dest, ignore=ignore, symlinks=True)
+
+
+def _git(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
+                         stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        raise subprocess.CalledProcessError(out.returncode, args, out.stdout, out.stderr)
+    return out.stdout.strip()
+
+
+def snapshot_commit(folder: Path, git_dir: Path, staging: Path) -> str:
+    """A plain folder as a one-commit bare repository `git_dir`; the sha depends only on the content."""
+    copy_folder(folder, staging)
+    env = {**_clean_env(), **hardened_git_env(), "HOME": str(git_dir.parent), **_SNAPSHOT_ID}
+    _git(["init", "-q", "--bare", "-b", "main", str(git_dir)], env)
+    env.update(GIT_DIR=str(git_dir), GIT_WORK_TREE=str(staging), GIT_INDEX_FILE=str(git_dir.parent / "snapshot.index"))
+    _git(["add", "-A"], env, cwd=staging)
+    _git(["commit", "-q", "-m", "task snapshot"], env, cwd=staging)
+    return _git(["rev-parse", "HEAD"], env, cwd=staging)
 
 
 def local_repository(task: Task) -> Path | None:
@@ -74,43 +149,65 @@ def local_repository(task: Task) -> Path | None:
     return src
 
 
-def checkout(task: Task, dest: Path) -> str:
-    """The task's repository at its pinned ref in `dest`; returns the commit sha."""
+def base_repository(task: Task, private: Path) -> tuple[Path, str]:
+    """The task's repository as a bare git directory the harness owns, and the pinned commit in it."""
     repo_cfg = task.repository
+    git_dir = private / "base.git"
     src = local_repository(task)
-    if src is not None:
-        if not (src / ".git").exists():
-            commit = snapshot_commit(src, dest)
-            if repo_cfg.ref and not commit.startswith(repo_cfg.ref):
-                raise ConfigError(f"{task.source}: repository.ref: {repo_cfg.ref} does not match the folder's snapshot {commit[:12]}; update ref")
-            return commit
-        url = str(src)
-    else:
-        url = repo_cfg.url
+    if src is not None and not (src / ".git").exists():
+        commit = snapshot_commit(src, git_dir, private / "snapshot")
+        shutil.rmtree(private / "snapshot", ignore_errors=True)
+        if repo_cfg.ref and not commit.startswith(repo_cfg.ref):
+            raise ConfigError(f"{task.source}: repository.ref: {repo_cfg.ref} does not match the folder's snapshot {commit[:12]}; update ref")
+        return git_dir, commit
+    url = str(src) if src is not None else repo_cfg.url
+    want = repo_cfg.ref or repo_cfg.branch or "HEAD"
+    env = {**_clean_env(ENV_ALLOWLIST + _CLONE_ENV), **hardened_git_env(), "HOME": str(private)}
     try:
-        kwargs = {"branch": repo_cfg.branch} if repo_cfg.branch and not repo_cfg.ref else {}
-        repo = git.Repo.clone_from(url, dest, **kwargs)
-        if repo_cfg.ref:
-            repo.git.checkout("--detach", repo_cfg.ref)
-        return repo.head.commit.hexsha
-    except git.GitCommandError as e:
-        detail = (e.stderr or str(e)).strip().splitlines()[-1] if (e.stderr or str(e)).strip() else str(e)
-        raise SimulationError(f"{task.source}: repository: could not clone {url} at {repo_cfg.ref or repo_cfg.branch or 'HEAD'}: {detail}") from None
+        # A local repository gives its committed state only: untracked files (.env...) never travel.
+        _git(["clone", "-q", "--bare", "--no-hardlinks", url, str(git_dir)], env)
+        rev = f"refs/heads/{repo_cfg.branch}" if repo_cfg.branch and not repo_cfg.ref else want
+        commit = _git(["--git-dir", str(git_dir), "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"], env)
+    except subprocess.CalledProcessError as e:
+        lines = (e.stderr or "").strip().splitlines()
+        raise SimulationError(f"{task.source}: repository: could not get {url} at {want}: {lines[-1] if lines else e}") from None
+    return git_dir, commit
+
+
+def checkout(task: Task, private: Path, dest: Path) -> tuple[HarnessGit, str]:
+    """The agent's clone of the base commit in `dest`, and the harness's git over it."""
+    git_dir, commit = base_repository(task, private)
+    env = {**_clean_env(), **hardened_git_env(), "HOME": str(private)}
+    branch = task.repository.branch or "main"
+    try:
+        _git(["clone", "-q", "--no-hardlinks", "--no-checkout", str(git_dir), str(dest)], env)
+        _git(["checkout", "-q", "-B", branch, commit], env, cwd=dest)
+        # The agent's clone must not point back at the harness's private copy.
+        _git(["remote", "remove", "origin"], env, cwd=dest)
+        if task.repository.url:
+            _git(["remote", "add", "origin", task.repository.url], env, cwd=dest)
+    except subprocess.CalledProcessError as e:
+        raise SimulationError(f"{task.source}: repository: could not check out {commit[:12]}: {(e.stderr or '').strip()[-300:]}") from None
+    for exclude in (git_dir / "info" / "exclude", dest / ".git" / "info" / "exclude"):
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as f:
+            f.write(_EXCLUDES)
+    git = HarnessGit(git_dir, private / "index", dest)
+    git.run("read-tree", commit)
+    return git, commit
 
 
 @contextmanager
 def workspace(task: Task, keep: bool = False) -> Iterator[Workspace]:
     root = Path(tempfile.mkdtemp(prefix=f"bv-{task.name}-"))
+    private = Path(tempfile.mkdtemp(prefix="bv-harness-"))  # 0700, outside the agent's folders
     try:
         repo = root / "repo"
-        commit = checkout(task, repo)
-        exclude = repo / ".git" / "info" / "exclude"
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        with exclude.open("a") as f:
-            f.write(_EXCLUDES)
+        git, commit = checkout(task, private, repo)
         home = root / "home"
         (home / "tmp").mkdir(parents=True)
-        yield Workspace(root=root, repo=repo, commit=commit, env=agent_env(home))
+        yield Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git)
     finally:
+        shutil.rmtree(private, ignore_errors=True)
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -1,26 +1,26 @@
-"""One simulation end to end: workspace, model server, recording proxy, agent, checks, MLflow record."""
+"""One simulation end to end on a served model: workspace, recording proxy, agent, checks, MLflow record."""
 
 from __future__ import annotations
 
+import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from beyond_vibes import names as N
-from beyond_vibes.agents import AgentEndpoint, AgentJob, get_agent
+from beyond_vibes.agents import Agent, AgentEndpoint, AgentJob, AgentResult, get_agent
 from beyond_vibes.catalog import EngineConfig, Model
 from beyond_vibes.checks import CheckResult, run_checks
-from beyond_vibes.recorder import SimulationRecord, TraceRecorder
+from beyond_vibes.procs import deferred_signals, interrupt_reason
 from beyond_vibes.redact import Redactor
 from beyond_vibes.runkey import run_key
-from beyond_vibes.runtime import get_runtime
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
-from beyond_vibes.sandbox import local_repository, workspace
+from beyond_vibes.sandbox import Workspace, local_repository, workspace
+from beyond_vibes.serving import ServedModel, owner_tags, preflight, serve_model
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
-from beyond_vibes.store.resolve import resolve_model
 from beyond_vibes.tasks import Task
-from beyond_vibes.tracking import tracking_client
 
 
 @dataclass
@@ -48,96 +48,147 @@ class SimulationResult:
     checks: list[CheckResult]
     final_message: str = ""
     workspace: Path | None = None  # only when kept (--keep-workspace)
+    run_key: str = ""
+    server_id: str | None = None
 
 
-def decide_status(timed_out: bool, agent_error: str | None, checks: list[CheckResult]) -> str:
-    if timed_out:
-        return N.STATUS_TIMEOUT
-    if agent_error:
-        return N.STATUS_ERROR
-    return N.STATUS_SUCCESS if all(c.passed for c in checks) else N.STATUS_FAILED
+def decide_status(agent: AgentResult | None, server_failure: str | None, checks: list[CheckResult],
+                  timeout_s: float) -> tuple[str, str | None]:
+    """(status, why). Timeout > error (the model server, the agent process, a model error) > success > failed."""
+    if agent is not None and agent.timed_out:
+        return N.STATUS_TIMEOUT, f"timed out after {timeout_s:.0f} s"
+    if server_failure:
+        return N.STATUS_ERROR, server_failure
+    if agent is not None and (crash := agent.crash()):
+        return N.STATUS_ERROR, crash
+    if agent is not None and agent.stop_reason == "error":
+        return N.STATUS_ERROR, f"the model request failed: {agent.error}"
+    return (N.STATUS_SUCCESS, None) if all(c.passed for c in checks) else (N.STATUS_FAILED, None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    prompt: str
+    max_turns: int
+    timeout_s: float
+    agent: Agent
+    agent_version: str
+
+
+def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
+    """Everything about the task and agent that bad input can break, before anything starts."""
+    prompt = task.render_prompt(opts.prompt_vars)
+    agent = get_agent(opts.agent, settings)
+    version = agent.version()
+    local_repository(task)
+    return _Plan(prompt, opts.max_turns or task.max_turns, float(opts.timeout_s or task.timeout_s), agent, version)
+
+
+def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int) -> str:
+    m = served.model
+    return run_key(
+        task=task.name, task_sha256=task.file_sha256, prompt=plan.prompt, repo_commit=commit, model=m.name,
+        quant=served.quant, model_sha256=served.resolved.sha256, chat_template_sha256=served.chat_template_sha256,
+        engine=served.engine.model_dump(mode="json") if m.is_local else {"base_url": m.base_url, "model_id": m.model_id},
+        runtime=served.runtime, llama_build=served.server.build, sampling=m.sampling.model_dump(mode="json"),
+        max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
+        repeat=repeat,
+    )
 
 
 def simulate(task: Task, model: Model, quant: str | None, settings: Settings, options: SimulateOptions | None = None,
              models_dir: Path | None = None, resolved: ResolvedModel | None = None) -> SimulationResult:
+    """One simulation on a server of its own (started, recorded and stopped here)."""
     opts = options or SimulateOptions()
-    # Everything that bad input can break is checked before an MLflow run exists: no run is left RUNNING.
-    prompt = task.render_prompt(opts.prompt_vars)
-    max_turns = opts.max_turns or task.max_turns
-    timeout_s = opts.timeout_s or task.timeout_s
-    engine = opts.engine or model.engine
-    resolved = resolved or resolve_model(model, quant, settings, base_dir=models_dir)
-    runtime = get_runtime("process" if model.is_local else "api", settings)
-    agent = get_agent(opts.agent, settings)
-    agent_version = agent.version()
-    runtime.preflight(resolved)
-    local_repository(task)
+    _plan(task, settings, opts)  # fail on bad task input before a model server starts
+    resolved = preflight(model, quant, settings, models_dir, resolved)
+    with serve_model(model, quant, settings, opts.engine, models_dir, resolved, opts.experiment) as served:
+        return run_simulation(task, served, settings, opts)
+
+
+def run_simulation(task: Task, served: ServedModel, settings: Settings, options: SimulateOptions | None = None) -> SimulationResult:
+    """One simulation on an already served model; many may share one server (each has its own proxy)."""
+    opts = options or SimulateOptions()
+    plan = _plan(task, settings, opts)
+    model, server = served.model, served.server
+    from beyond_vibes.recorder import TraceRecorder
+    from beyond_vibes.tracking import reap_orphaned_runs, tracking_client
 
     client, experiment_id = tracking_client(settings, opts.experiment)
+    reap_orphaned_runs(client, [experiment_id])
     recorder = TraceRecorder(client, experiment_id, Redactor(settings.secret_values()))
-    tags = {
-        N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
-        N.TAG_FAMILY: model.family, N.TAG_QUANT: quant or "api", N.TAG_ENGINE: engine.engine.value if model.is_local else "api",
-        N.TAG_RUNTIME: runtime.name, N.TAG_AGENT: agent.name, N.TAG_REPEAT: str(opts.repeat),
-        N.TAG_PROVIDER: model.provider, N.TAG_STATUS: "running",
-    }
-    run_id = recorder.start_run(f"{task.name} · {model.name} · {quant or 'api'}", tags)
-    rec = SimulationRecord(prompt=prompt, started_at=time.time())
-    kept = None
+    with workspace(task, keep=opts.keep_workspace) as ws:
+        key = simulation_key(task, served, plan, ws.commit, opts.repeat)
+        tags = {
+            N.TAG_KIND: "simulation", N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
+            N.TAG_FAMILY: model.family, N.TAG_QUANT: served.quant or "api", N.TAG_ENGINE: served.engine_name,
+            N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
+            N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running",
+            N.TAG_SERVER_ID: served.server_id, **owner_tags(),
+        }
+        run_id = recorder.start_run(f"{model.name}:{served.quant or 'api'} · {task.name}", tags)
+        rec, trace_id, metrics = _run(task, served, plan, ws, opts, recorder, run_id, tags)
+    return SimulationResult(run_id, trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
+                            rec.checks or [], rec.agent.final_text if rec.agent else "",
+                            ws.root if opts.keep_workspace else None, key, served.server_id)
+
+
+def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: SimulateOptions, recorder, run_id: str,
+         tags: dict[str, str]):
+    """The run itself, between its MLflow run's creation and its end: returns (record, trace id, metrics)."""
+    from beyond_vibes.recorder import SimulationRecord
+
+    model, server, resolved = served.model, served.server, served.resolved
+    rec = SimulationRecord(prompt=plan.prompt, started_at=time.time(), load_s=server.load_s)
+    log_start = server.log_size()
     terminal = "FINISHED"
     try:
         recorder.log_params(run_id, {
             N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_SEED: model.sampling.seed,
-            N.PARAM_MAX_TURNS: max_turns, N.PARAM_TIMEOUT_S: timeout_s, N.PARAM_MODEL_SHA256: resolved.sha256,
-            N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_REVISION: resolved.revision or None, N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
-            N.PARAM_AGENT_VERSION: agent_version, N.PARAM_TASK_FILE_SHA256: task.file_sha256,
-            N.PARAM_CTX: engine.ctx if model.is_local else model.context_window,
+            N.PARAM_TOP_P: model.sampling.top_p, N.PARAM_MAX_TOKENS: model.sampling.max_tokens,
+            N.PARAM_MAX_TURNS: plan.max_turns, N.PARAM_TIMEOUT_S: plan.timeout_s, N.PARAM_MODEL_SHA256: resolved.sha256 or None,
+            N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_REVISION: resolved.revision or None,
+            N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
+            N.PARAM_AGENT_VERSION: plan.agent_version, N.PARAM_TASK_FILE_SHA256: task.file_sha256,
+            N.PARAM_CTX: served.context_window, N.PARAM_REPO_COMMIT: ws.commit,
+            N.PARAM_LLAMA_BUILD: server.build if model.is_local else None,
+            N.PARAM_ENGINE_ARGS: " ".join(server.engine_args) if model.is_local else None,
+            N.PARAM_ENGINE_CONFIG: served.engine.name if model.is_local else None,
+            N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
+            N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
         })
-        with workspace(task, keep=opts.keep_workspace) as ws:
-            kept = ws.root if opts.keep_workspace else None
-            key = run_key(task=task.name, task_sha256=task.file_sha256, repo_commit=ws.commit, model=model.name,
-                          quant=quant, model_sha256=resolved.sha256, engine=engine.model_dump(mode="json"),
-                          agent=agent.name, agent_version=agent_version, repeat=opts.repeat, seed=model.sampling.seed)
-            tags[N.TAG_RUN_KEY] = key
-            recorder.set_tags(run_id, {N.TAG_RUN_KEY: key})
-            recorder.log_params(run_id, {N.PARAM_REPO_COMMIT: ws.commit})
-            with runtime.serve(resolved, engine) as server:
-                rec.load_s = server.load_s
-                recorder.log_params(run_id, {N.PARAM_LLAMA_BUILD: server.build,
-                                             N.PARAM_ENGINE_ARGS: " ".join(server.engine_args)})
-                ctx = engine.ctx if model.is_local else model.context_window
-                endpoint_max = model.sampling.max_tokens or min(4096, ctx // 2)
-                try:
-                    with RecordingProxy(server.base_url, server.model_id, model.sampling, server.api_key) as proxy:
-                        endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, ctx, endpoint_max)
-                        job = AgentJob(workspace=ws.repo, scratch=ws.root, prompt=prompt, system_prompt=task.system_prompt,
-                                       tools=task.tools, max_turns=max_turns, timeout_s=timeout_s, env=ws.env)
-                        try:
-                            rec.agent = agent.run(job, endpoint)
-                        finally:
-                            rec.proxy_records = list(proxy.records)
-                finally:
-                    rec.peak_rss_mb, rec.peak_vram_mb = server.peak_rss_mb(), server.peak_vram_mb()
-                    if server.log_path and server.log_path.exists():
-                        rec.server_log = server.log_path.read_text(errors="replace")
-            rec.diff = ws.diff()
-            rec.checks = run_checks(task.checks, ws.repo, ws.env)
-        a = rec.agent
-        rec.status = decide_status(a.timed_out, a.error if a.stop_reason == "error" else None, rec.checks)
-        if a.stop_reason == "error":
-            rec.error = f"agent reported a model error: {a.error}"
-        elif a.timed_out:
-            rec.error = f"agent timed out after {timeout_s:.0f}s"
-    except KeyboardInterrupt:
-        rec.status, rec.error, terminal = N.STATUS_ERROR, "interrupted (Ctrl-C)", "KILLED"
+        window = server.memory.window() if server.memory is not None else nullcontext(None)
+        with window as memory:
+            try:
+                endpoint_max = model.sampling.max_tokens or min(4096, served.context_window // 2)
+                with RecordingProxy(server.base_url, server.model_id, model.sampling, server.api_key) as proxy:
+                    endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, served.context_window, endpoint_max)
+                    job = AgentJob(workspace=ws.repo, scratch=ws.root, prompt=plan.prompt, system_prompt=task.system_prompt,
+                                   tools=task.tools, max_turns=plan.max_turns, timeout_s=plan.timeout_s, env=ws.env,
+                                   abort=server.dead)
+                    try:
+                        rec.agent = plan.agent.run(job, endpoint)
+                    finally:
+                        rec.proxy_records = list(proxy.records)
+            finally:
+                if memory is not None:
+                    rec.peak_rss_mb, rec.peak_vram_mb = memory.peak_rss_mb, memory.peak_vram_mb
+        failure = server.failure()
+        rec.diff = ws.diff()
+        rec.checks = run_checks(task.checks, ws.repo, ws.check_env)
+        rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
+    except KeyboardInterrupt as e:
+        rec.status, rec.error, terminal = N.STATUS_ERROR, interrupt_reason(e), "KILLED"
         raise
     except Exception as e:  # recorded on the run, then re-raised for the caller to report
-        rec.status, rec.error, terminal = N.STATUS_ERROR, f"{type(e).__name__}: {e}", "FAILED"
+        rec.status, rec.error, terminal = N.STATUS_ERROR, server.failure() or f"{type(e).__name__}: {e}", "FAILED"
         raise
     finally:
-        rec.ended_at = time.time()
-        rec.cost_usd = model.pricing.cost(sum(p.prompt_tokens for p in rec.completions),
-                                          sum(p.completion_tokens for p in rec.completions), rec.ended_at - rec.started_at)
-        metrics, trace_id = recorder.finish(run_id, rec, tags, terminal)
-    return SimulationResult(run_id, trace_id, rec.status, rec.error, task.name, model.name, quant, metrics, rec.checks,
-                            rec.agent.final_text if rec.agent else "", kept)
+        with deferred_signals():
+            rec.ended_at = time.time()
+            rec.server_log = server.log_text(log_start)
+            done = rec.completions
+            rec.cost_usd = model.pricing.cost(sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done),
+                                              rec.ended_at - rec.started_at)
+            metrics, trace_id = recorder.finish(run_id, rec, tags, terminal)
+    return rec, trace_id, metrics

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from beyond_vibes.checks import CheckResult, run_checks
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.sandbox import workspace
+from beyond_vibes.sandbox import Workspace, workspace
 from beyond_vibes.tasks import Task
 
 
@@ -23,18 +23,18 @@ class Soundness:
         return self.problem is None
 
 
-def apply_solution(task: Task, repo, env) -> None:
+def apply_solution(task: Task, ws: Workspace) -> None:
     sol = task.solution
     if sol.patch:
         patch = task.source.resolve().parent / sol.patch
         if not patch.exists():
             raise ConfigError(f"{task.source}: solution.patch: {sol.patch} not found (paths are relative to the tasks folder)")
-        out = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=repo, env=env,
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            raise SimulationError(f"{task.source}: solution.patch does not apply: {out.stderr.strip()[:500]}")
+        try:
+            ws.git.run("apply", "--whitespace=nowarn", str(patch.resolve()))
+        except SimulationError as e:
+            raise SimulationError(f"{task.source}: solution.patch does not apply: {e}") from None
     for cmd in sol.commands:
-        out = subprocess.run(["bash", "-c", cmd], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(["bash", "-c", cmd], cwd=ws.repo, env=ws.check_env, capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             raise SimulationError(f"{task.source}: solution command failed ({cmd!r}): {(out.stdout + out.stderr).strip()[-500:]}")
 
@@ -48,9 +48,9 @@ def validate_task(task: Task) -> Soundness:
         result.problem = "no checks"
         return result
     with workspace(task) as ws:
-        result.before = run_checks(task.checks, ws.repo, ws.env)
-        apply_solution(task, ws.repo, ws.env)
-        result.after = run_checks(task.checks, ws.repo, ws.env)
+        result.before = run_checks(task.checks, ws.repo, ws.check_env)
+        apply_solution(task, ws)
+        result.after = run_checks(task.checks, ws.repo, ws.check_env)
     if all(c.passed for c in result.before):
         result.problem = "every check already passes on the untouched repository (nothing for the agent to do)"
     elif not all(c.passed for c in result.after):

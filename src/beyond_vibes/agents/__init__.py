@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -55,10 +56,25 @@ class AgentResult:
     error: str | None = None  # a model/provider error the agent reported
     exit_code: int | None = None
     timed_out: bool = False
+    cancelled: bool = False  # stopped by the harness because its model server died (job.abort)
+    ended_cleanly: bool = False  # the agent's own end-of-run event arrived
     turn_limit_hit: bool = False
     stderr_tail: str = ""
     started_at: float = 0.0
     ended_at: float = 0.0
+
+    def crash(self) -> str | None:
+        """Why the agent process itself failed (not the model): a non-zero exit or no end-of-run event,
+        unless the harness stopped it (timeout, dead server)."""
+        if self.timed_out or self.cancelled:
+            return None
+        last = self.stderr_tail.strip().splitlines()[-1][:300] if self.stderr_tail.strip() else ""
+        if self.exit_code not in (0, None):
+            how = f"signal {-self.exit_code}" if self.exit_code < 0 else f"code {self.exit_code}"
+            return f"{self.agent} exited with {how}" + (f": {last}" if last else "")
+        if not self.ended_cleanly:
+            return f"{self.agent} ended without finishing its run" + (f": {last}" if last else "")
+        return None
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class AgentJob:
     max_turns: int
     timeout_s: float
     env: dict[str, str]  # already scrubbed: the agent sees exactly this
+    abort: threading.Event | None = None  # set by the harness (the model server died): stop the agent now
 
 
 class Agent(Protocol):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from beyond_vibes.agents import AgentEndpoint, AgentEvent, AgentJob, AgentResult, ToolCall, Turn
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.procs import stop_group
+from beyond_vibes.procs import spawn, stop_group
 from beyond_vibes.settings import Settings
 
 PROVIDER = "beyondvibes"
@@ -114,28 +114,21 @@ class PiAgent:
         stderr_path = job.scratch / "pi.stderr"
         with stderr_path.open("wb") as stderr:
             try:
-                proc = subprocess.Popen(cmd, cwd=job.workspace, env=env, stdout=subprocess.PIPE, stderr=stderr,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                proc = spawn(cmd, cwd=job.workspace, env=env, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL)
             except OSError as e:
                 raise SimulationError(f"could not start pi ({cmd[0]}): {e}") from e
-            # The wall-clock budget is ours to enforce: pi has no timeout, and a hung request never returns.
-            timer = threading.Timer(job.timeout_s, self._expire, args=(proc, result))
-            timer.start()
+            done = threading.Event()
+            # The wall-clock budget is ours to enforce (pi has no timeout, a hung request never returns), and
+            # so is stopping pi when its model server dies.
+            watcher = threading.Thread(target=_watch, args=(proc, job, result, done), name="pi-watch", daemon=True)
+            watcher.start()
             try:
-                for line in proc.stdout:  # line by line: message_update repeats the whole partial message
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        data = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(data, dict):
-                        result.events.append(AgentEvent(str(data.get("type", "")), time.time(), data))
+                read_events(proc.stdout, result)
                 proc.wait()
             finally:
-                timer.cancel()
+                done.set()
                 stop_group(proc)
+                watcher.join(timeout=10)
         result.exit_code = proc.returncode
         result.ended_at = time.time()
         result.stderr_tail = stderr_path.read_text(errors="replace")[-4000:]
@@ -143,10 +136,48 @@ class PiAgent:
         result.turn_limit_hit = "turn budget of" in result.stderr_tail and result.stop_reason == "aborted"
         return result
 
-    @staticmethod
-    def _expire(proc: subprocess.Popen, result: AgentResult) -> None:
-        result.timed_out = True
+
+def _watch(proc: subprocess.Popen, job: AgentJob, result: AgentResult, done: threading.Event) -> None:
+    deadline = time.monotonic() + job.timeout_s
+    while not done.wait(0.1):
+        if job.abort is not None and job.abort.is_set():
+            result.cancelled = True
+        elif time.monotonic() >= deadline:
+            result.timed_out = True
+        else:
+            continue
         stop_group(proc, grace_s=2.0)
+        return
+
+
+def read_events(stream, result: AgentResult) -> None:
+    """pi's JSONL events, line by line. Each `message_update` repeats the whole partial message, so only the
+    latest one of the message being streamed is kept (a run stopped mid-message still shows what it had)."""
+    pending_update: int | None = None
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        event = AgentEvent(str(data.get("type", "")), time.time(), data)
+        if event.kind == "message_update":
+            if pending_update is not None:
+                result.events[pending_update] = event
+                continue
+            pending_update = len(result.events)
+        elif event.kind == "message_end" and pending_update is not None:
+            del result.events[pending_update]  # message_end carries the whole message
+            pending_update = None
+        elif event.kind == "message_start":
+            pending_update = None
+        if event.kind == "agent_end":
+            result.ended_cleanly = True
+        result.events.append(event)
 
 
 def _text(content) -> str:

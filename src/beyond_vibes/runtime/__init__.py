@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
 from beyond_vibes.catalog import EngineConfig
 from beyond_vibes.registry import pick
+from beyond_vibes.runtime.probe import MemorySampler
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 
@@ -22,13 +24,27 @@ class Server:
     runtime: str
     engine: str
     build: str = "unknown"
-    load_s: float = 0.0
+    load_s: float | None = None  # None: nothing was loaded by us (an API)
     engine_args: list[str] = field(default_factory=list)
     api_key: str | None = None
     log_path: Path | None = None
     pid: int | None = None
-    peak_rss_mb: Callable[[], float] = lambda: 0.0
-    peak_vram_mb: Callable[[], float] = lambda: 0.0
+    parallel: int = 1  # requests the server decodes at once
+    memory: MemorySampler | None = None  # peak RSS/VRAM of the server's processes (None: not measurable)
+    # Set when the server dies on its own; `failure()` says how ("llama-server exited with signal 9 (SIGKILL)").
+    dead: threading.Event = field(default_factory=threading.Event)
+    failure: Callable[[], str | None] = lambda: None
+
+    def log_text(self, start: int = 0) -> str:
+        """The server's log from byte `start` (the runtime keeps it until the server is gone)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path and self.log_path.exists() else 0
 
 
 class Runtime(Protocol):

@@ -6,7 +6,6 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from beyond_vibes.runtime.probe import free_port
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -24,7 +23,7 @@ class LoopbackServer:
     handler: type[BaseHTTPRequestHandler]
 
     def __init__(self):
-        self.port = free_port()
+        self.port = 0  # the kernel picks a free port when we bind (no race with other runs)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -35,6 +34,7 @@ class LoopbackServer:
     def __enter__(self):
         bound = type(self.handler.__name__, (self.handler,), {"owner": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), bound)
+        self.port = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
         self._thread.start()

@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psutil
 
@@ -18,6 +20,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket on loopback `port` (not some other server)."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns)
 
 
 def get_json(url: str, timeout: float = 2.0) -> tuple[int, dict | None]:
@@ -50,52 +61,94 @@ def build_info(props: dict | None) -> str:
     return str(props.get("build_info") or props.get("build") or "unknown")
 
 
-def _gpu_used_mb() -> float | None:
-    """Total VRAM in use across GPUs, from nvidia-smi or rocm-smi when present; None without a GPU tool."""
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                capture_output=True, text=True, timeout=5,
-            ).stdout
-            return sum(float(x) for x in out.split() if x.strip())
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return None
-    if shutil.which("rocm-smi"):
-        try:
-            out = subprocess.run(
-                ["rocm-smi", "--showmeminfo", "vram", "--json"], capture_output=True, text=True, timeout=5
-            ).stdout
-            return parse_rocm_vram_mb(json.loads(out))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return None
+def gpu_tool() -> str | None:
+    """The GPU memory tool on this host, or None: then VRAM is "not available", never 0."""
+    for tool in ("nvidia-smi", "rocm-smi"):
+        if shutil.which(tool):
+            return tool
     return None
 
 
-def parse_rocm_vram_mb(data: dict) -> float:
+def gpu_used_mb(pids: set[int], tool: str | None = None) -> float | None:
+    """VRAM used by these processes (all GPUs), from nvidia-smi or rocm-smi; None without a GPU tool or
+    when the tool fails. Other processes on the GPUs (another server, a desktop) are not counted."""
+    tool = tool or gpu_tool()
+    try:
+        if tool == "nvidia-smi":
+            out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=5)
+            return None if out.returncode else parse_nvidia_apps_mb(out.stdout, pids)
+        if tool == "rocm-smi":
+            out = subprocess.run(["rocm-smi", "--showpids", "--json"], capture_output=True, text=True, timeout=5)
+            return None if out.returncode else parse_rocm_pids_mb(json.loads(out.stdout or "{}"), pids)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return None
+
+
+def parse_nvidia_apps_mb(csv_text: str, pids: set[int]) -> float:
+    """`nvidia-smi --query-compute-apps=pid,used_memory` lines: "1234, 512" (MiB)."""
     total = 0.0
-    for card in data.values():
-        for key, value in card.items():
-            if "used" in key.lower() and "vram" in key.lower():
-                total += float(value) / (1024 * 1024)
+    for line in csv_text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 2 and parts[0].isdigit() and int(parts[0]) in pids:
+            try:
+                total += float(parts[1])
+            except ValueError:
+                pass
     return total
 
 
-class MemorySampler:
-    """Samples peak RSS of a process tree and peak GPU memory in a background thread."""
+def parse_rocm_pids_mb(data: dict, pids: set[int]) -> float:
+    """`rocm-smi --showpids --json`: {"system": {"PID1234": "name, gpus, vram_bytes, sdma, cu"}}."""
+    total = 0.0
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        for key, value in section.items():
+            if not key.startswith("PID") or not key[3:].isdigit() or int(key[3:]) not in pids:
+                continue
+            fields = [f.strip() for f in str(value).split(",")]
+            if len(fields) >= 3:
+                try:
+                    total += float(fields[2]) / (1024 * 1024)
+                except ValueError:
+                    pass
+    return total
 
-    def __init__(self, pid: int, interval: float = 0.2, gpu_interval: float = 1.0):
+
+class MemoryWindow:
+    """Peak memory while a window is open (one run on a shared server); None where nothing was measured."""
+
+    def __init__(self):
+        self.peak_rss_mb: float | None = None
+        self.peak_vram_mb: float | None = None
+
+    def update(self, rss_mb: float | None, vram_mb: float | None) -> None:
+        if rss_mb is not None:
+            self.peak_rss_mb = max(self.peak_rss_mb or 0.0, rss_mb)
+        if vram_mb is not None:
+            self.peak_vram_mb = max(self.peak_vram_mb or 0.0, vram_mb)
+
+
+class MemorySampler:
+    """Samples RSS of a process tree and its GPU memory in a background thread. The whole life of the server
+    is one window (`total`); each run opens its own with `window()`."""
+
+    def __init__(self, pid: int, interval: float = 0.2, gpu_interval: float = 1.0, tool: str | None = None):
         self.pid = pid
         self.interval = interval
         self.gpu_interval = gpu_interval
-        self.peak_rss_mb = 0.0
-        self.peak_vram_mb = 0.0
+        self.total = MemoryWindow()
+        self._windows: list[MemoryWindow] = [self.total]
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mem-sampler-{pid}", daemon=True)
-        self._gpu = shutil.which("nvidia-smi") or shutil.which("rocm-smi")
+        self._gpu = tool or gpu_tool()
+        self._last_vram: float | None = None
 
     def __enter__(self) -> "MemorySampler":
-        self.sample()
+        self.sample(gpu=True)
         self._thread.start()
         return self
 
@@ -103,25 +156,45 @@ class MemorySampler:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def sample(self) -> None:
+    @contextmanager
+    def window(self) -> Iterator[MemoryWindow]:
+        w = MemoryWindow()
+        with self._lock:
+            self._windows.append(w)
+        self.sample(gpu=True)
+        try:
+            yield w
+        finally:
+            self.sample(gpu=False)
+            with self._lock:
+                self._windows.remove(w)
+
+    def pids(self) -> set[int]:
         try:
             proc = psutil.Process(self.pid)
-            rss = proc.memory_info().rss
-            for child in proc.children(recursive=True):
-                try:
-                    rss += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak_rss_mb = max(self.peak_rss_mb, rss / (1024 * 1024))
+            return {proc.pid, *(c.pid for c in proc.children(recursive=True))}
         except psutil.Error:
-            pass
+            return set()
+
+    def sample(self, gpu: bool = False) -> None:
+        rss = 0
+        pids = self.pids()
+        for pid in pids:
+            try:
+                rss += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass
+        rss_mb = rss / (1024 * 1024) if pids else None
+        if gpu and self._gpu and pids:
+            self._last_vram = gpu_used_mb(pids, self._gpu)
+        with self._lock:
+            for w in self._windows:
+                w.update(rss_mb, self._last_vram)
 
     def _run(self) -> None:
-        last_gpu = 0.0
+        last_gpu = time.monotonic()
         while not self._stop.wait(self.interval):
-            self.sample()
-            if self._gpu and time.monotonic() - last_gpu >= self.gpu_interval:
+            due = self._gpu is not None and time.monotonic() - last_gpu >= self.gpu_interval
+            if due:
                 last_gpu = time.monotonic()
-                used = _gpu_used_mb()
-                if used is not None:
-                    self.peak_vram_mb = max(self.peak_vram_mb, used)
+            self.sample(gpu=due)

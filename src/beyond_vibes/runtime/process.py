@@ -1,10 +1,12 @@
-"""llama-server as a local process: free loopback port, health wait, load time, peak memory, log."""
+"""llama-server as a local process: free loopback port, health wait, load time, peak memory, log, death watch."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,21 +14,36 @@ from pathlib import Path
 
 from beyond_vibes.catalog import EngineConfig
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.procs import stop_group
+from beyond_vibes.procs import spawn, stop_group
 from beyond_vibes.runtime import Server
-from beyond_vibes.runtime.probe import MemorySampler, build_info, free_port, get_json, wait_healthy
+from beyond_vibes.runtime.probe import MemorySampler, build_info, free_port, get_json, listens_on, wait_healthy
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 
+_BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
+BIND_ATTEMPTS = 4
+
 
 def llama_server_command(binary: Path, model: ResolvedModel, engine: EngineConfig, port: int) -> list[str]:
-    return [
+    cmd = [
         str(binary), "--model", str(model.path), "--host", "127.0.0.1", "--port", str(port),
         "--alias", model.model.name,
         "--jinja",  # chat template with tool calling, which agents need
         "--metrics", "--no-webui",
-        *engine.server_args(),
     ]
+    if model.chat_template is not None:
+        cmd += ["--chat-template-file", str(model.chat_template)]
+    return cmd + engine.server_args()
+
+
+def exit_description(name: str, returncode: int) -> str:
+    if returncode < 0:
+        try:
+            signame = signal.Signals(-returncode).name
+        except ValueError:
+            signame = "unknown signal"
+        return f"{name} exited with signal {-returncode} ({signame})"
+    return f"{name} exited with code {returncode}"
 
 
 class ProcessRuntime:
@@ -47,31 +64,72 @@ class ProcessRuntime:
         if model.path is None:
             raise ConfigError(f"model {model.model.name} has no local file to serve")
 
+    def _start(self, cmd_for_port, log_path: Path) -> tuple[subprocess.Popen, int, list[str], float]:
+        """Start llama-server, retrying on another port when the chosen one was taken in the meantime."""
+        for attempt in range(BIND_ATTEMPTS):
+            port = free_port()
+            cmd = cmd_for_port(port)
+            with log_path.open("ab") as log:
+                started = time.monotonic()
+                proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            base = f"http://127.0.0.1:{port}"
+            if wait_healthy(f"{base}/health", self.health_timeout_s, alive=lambda: proc.poll() is None):
+                if listens_on(proc.pid, port):
+                    return proc, port, cmd, time.monotonic() - started
+                # Someone else answered on "our" port (another run picked the same one): ours will not bind.
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+                if proc.poll() is not None and attempt + 1 < BIND_ATTEMPTS:
+                    stop_group(proc)
+                    continue
+            code = proc.poll()  # None: still starting when the health wait gave up
+            stop_group(proc)
+            tail = log_path.read_text(errors="replace")[-1500:]
+            if code is not None and any(e in tail.lower() for e in _BIND_ERRORS) and attempt + 1 < BIND_ATTEMPTS:
+                continue
+            why = exit_description("llama-server", code) if code is not None else \
+                f"llama-server not healthy after {self.health_timeout_s:.0f}s"
+            raise SimulationError(f"{why}; log tail:\n{tail}")
+        raise SimulationError("llama-server could not bind a loopback port")  # not reached
+
     @contextmanager
     def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
         self.preflight(model)
         binary = self.binary()
-        port = free_port()
-        cmd = llama_server_command(binary, model, engine, port)
         log_path = Path(tempfile.mkdtemp(prefix="bv-llama-")) / "llama-server.log"
-        with log_path.open("wb") as log:
-            started = time.monotonic()
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = None
+        stopping = threading.Event()
         try:
+            proc, port, cmd, load_s = self._start(lambda p: llama_server_command(binary, model, engine, p), log_path)
             base = f"http://127.0.0.1:{port}"
-            if not wait_healthy(f"{base}/health", self.health_timeout_s, alive=lambda: proc.poll() is None):
-                tail = log_path.read_text(errors="replace")[-1500:]
-                why = f"exited with code {proc.poll()}" if proc.poll() is not None else f"not healthy after {self.health_timeout_s:.0f}s"
-                raise SimulationError(f"llama-server {why}; log tail:\n{tail}")
-            load_s = time.monotonic() - started
             _, props = get_json(f"{base}/props")
+            server = Server(
+                base_url=f"{base}/v1", model_id=model.model.name, runtime=self.name,
+                engine=engine.engine.value, build=build_info(props), load_s=load_s,
+                engine_args=cmd[1:], log_path=log_path, pid=proc.pid, parallel=engine.parallel,
+            )
+
+            def failure() -> str | None:
+                code = proc.poll()
+                return None if code is None or stopping.is_set() else exit_description("llama-server", code)
+
+            server.failure = failure
+            # The harness notices a dead server itself, at once, and tells whoever is using it.
+            watcher = threading.Thread(target=_watch, args=(proc, stopping, server.dead), name="llama-server-watch", daemon=True)
+            watcher.start()
             with MemorySampler(proc.pid) as memory:
-                yield Server(
-                    base_url=f"{base}/v1", model_id=model.model.name, runtime=self.name,
-                    engine=engine.engine.value, build=build_info(props), load_s=load_s,
-                    engine_args=cmd[1:], log_path=log_path, pid=proc.pid,
-                    peak_rss_mb=lambda: memory.peak_rss_mb, peak_vram_mb=lambda: memory.peak_vram_mb,
-                )
+                server.memory = memory
+                yield server
         finally:
-            stop_group(proc)
+            stopping.set()
+            if proc is not None:
+                stop_group(proc)
             shutil.rmtree(log_path.parent, ignore_errors=True)  # callers read the log inside the `with`
+
+
+def _watch(proc: subprocess.Popen, stopping: threading.Event, dead: threading.Event) -> None:
+    proc.wait()
+    if not stopping.is_set():
+        dead.set()

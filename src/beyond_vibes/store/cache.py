@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from beyond_vibes.locks import file_lock, lock_path, private_tmp
 from beyond_vibes.store import sha256_file
 
 
@@ -37,7 +38,7 @@ class ModelCache:
         """Write the sidecar; a file whose source gave no sha256 is hashed here."""
         sha256 = sha256 or self.sha256(path)
         meta = {"sha256": sha256, "size": path.stat().st_size, "revision": revision, "source": source}
-        tmp = self._meta(path).with_suffix(".tmp")
+        tmp = private_tmp(self._meta(path))
         tmp.write_text(json.dumps(meta))
         tmp.replace(self._meta(path))
 
@@ -62,11 +63,23 @@ class ModelCache:
             return None
         return found
 
+    def fetch(self, repo_id: str, file_path: str, sha256: str | None, download: Callable[[Path], Path],
+              revision: str, source: str) -> Path:
+        """Fetch one file into the cache once, even when several processes ask at the same time: the first
+        downloads under a lock (its `.part` is its own), the others wait and find it recorded."""
+        dest = self.path(repo_id, file_path)
+        with file_lock(lock_path(self.root, dest)):
+            found = self.verified(repo_id, file_path)
+            if found is not None and (sha256 is None or found.sha256 == sha256):
+                return found.path
+            dest = download(dest)
+            self.record(dest, sha256, revision, source)
+        return dest
+
     def fetch_from_hub(self, hf, repo_id: str, commit: str, file, progress: Callable[[int], None]) -> Path:
         """Download one hub file into the cache (verified by `hf.download`) and record where it came from."""
-        dest = hf.download(repo_id, commit, file, self.path(repo_id, file.path), progress=progress)
-        self.record(dest, file.sha256, commit, f"hf:{repo_id}@{commit}")
-        return dest
+        return self.fetch(repo_id, file.path, file.sha256, lambda dest: hf.download(repo_id, commit, file, dest, progress=progress),
+                          commit, f"hf:{repo_id}@{commit}")
 
     def files(self, repo_id: str) -> list[str]:
         base = self.root / repo_id

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from beyond_vibes.catalog import Model
 from beyond_vibes.errors import ConfigError
@@ -45,8 +47,9 @@ def from_s3(model: Model, quant: str, settings: Settings, cache: ModelCache) -> 
         for f in files:
             obj = s3.head(object_key(model.repo_id, f.path))
             task = progress.add_task(f"↓ s3 {f.path}", total=obj.size)
-            dest = s3.download(obj.key, cache.path(model.repo_id, f.path), progress=lambda n, t=task: progress.advance(t, n))
-            cache.record(dest, obj.sha256, obj.revision or "", f"s3://{s3.bucket}/{obj.key}")
+            cache.fetch(model.repo_id, f.path, obj.sha256,
+                        lambda dest, t=task, o=obj: s3.download(o.key, dest, progress=lambda n: progress.advance(t, n)),
+                        obj.revision or "", f"s3://{s3.bucket}/{obj.key}")
     return _resolved(model, quant, cache, entry_file(files).path)
 
 
@@ -69,10 +72,26 @@ def from_hf(model: Model, quant: str, settings: Settings, cache: ModelCache) -> 
 REPO_SOURCES: list[Source] = [from_cache, from_s3, from_hf]
 
 
+def chat_template(model: Model, base_dir: Path | None) -> Path | None:
+    """The model's shipped chat template file (relative to models.yaml), checked before anything starts."""
+    if not model.chat_template:
+        return None
+    path = Path(model.chat_template).expanduser()
+    path = path if path.is_absolute() else Path(base_dir or Path.cwd()) / path
+    if not path.is_file():
+        raise ConfigError(f"model {model.name}: chat_template: {path} does not exist")
+    return path
+
+
 def resolve_model(model: Model, quant: str | None, settings: Settings, base_dir=None) -> ResolvedModel:
     if not model.is_local:
         return ResolvedModel(model, None, None, "", f"api:{model.base_url}")
     assert quant is not None
+    template = chat_template(model, base_dir)
+    return replace(_resolve_file(model, quant, settings, base_dir), chat_template=template)
+
+
+def _resolve_file(model: Model, quant: str, settings: Settings, base_dir) -> ResolvedModel:
     found = LocalStore(settings.model_dir, base_dir).resolve(model, quant)
     if found is not None:
         return found
