@@ -105,6 +105,8 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     console.print(f"review it: beyond-vibes ui  (experiment {opts.experiment or settings.mlflow_experiment}, run {result.run_id})")
     if result.workspace:
         console.print(f"workspace kept at {result.workspace}")
+    if result.status == "error":  # the harness, the model server or the agent broke: scripts should notice
+        sys.exit(1)
 
 
 @main.command()

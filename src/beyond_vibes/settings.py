@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         return _find_tool("pi", self.pi_bin, local)
 
 
+def scrubbed_environ() -> dict[str, str]:
+    """Our environment without anything secret-looking: for servers we start (they need CUDA/ROCm variables,
+    library paths, proxies; never our keys)."""
+    return {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+
+
 def _find_tool(name: str, override: Path | None, dirs: list[Path]) -> Path | None:
     if override:
         return override if override.exists() else None

@@ -177,6 +177,8 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: Simu
         rec.diff = ws.diff()
         rec.checks = run_checks(task.checks, ws.repo, ws.check_env)
         rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
+        # The run did its job unless the harness, the server or the agent broke: then MLflow says FAILED too.
+        terminal = "FAILED" if rec.status == N.STATUS_ERROR else "FINISHED"
     except KeyboardInterrupt as e:
         rec.status, rec.error, terminal = N.STATUS_ERROR, interrupt_reason(e), "KILLED"
         raise

@@ -17,7 +17,7 @@ from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.procs import spawn, stop_group
 from beyond_vibes.runtime import Server
 from beyond_vibes.runtime.probe import MemorySampler, build_info, free_port, get_json, listens_on, wait_healthy
-from beyond_vibes.settings import Settings
+from beyond_vibes.settings import Settings, scrubbed_environ
 from beyond_vibes.store import ResolvedModel
 
 _BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
@@ -71,7 +71,7 @@ class ProcessRuntime:
             cmd = cmd_for_port(port)
             with log_path.open("ab") as log:
                 started = time.monotonic()
-                proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                proc = spawn(cmd, env=scrubbed_environ(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             base = f"http://127.0.0.1:{port}"
             if wait_healthy(f"{base}/health", self.health_timeout_s, alive=lambda: proc.poll() is None):
                 if listens_on(proc.pid, port):
