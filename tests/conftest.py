@@ -119,3 +119,11 @@ def our_processes() -> list[str]:
 
 def have_pi() -> bool:
     return Settings().find_pi() is not None and shutil.which("node") is not None
+
+
+def server_run(settings: Settings, server_id: str):
+    """The MLflow record of the served model with this `bv.server_id`."""
+    client, _ = tracking_client(settings)
+    exp = client.get_experiment_by_name(f"{settings.mlflow_experiment}-servers")
+    [run] = client.search_runs([exp.experiment_id], filter_string=f"tags.`bv.server_id` = '{server_id}'")
+    return run

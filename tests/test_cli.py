@@ -32,8 +32,9 @@ def bad_task(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "no_such_task"], "no_such_task.yaml: no such task file"),
-    (["--task", "fix_failing_test", "--model", "nope"], "unknown model 'nope'; choose one of smollm2-135m"),
+    (["--task", "fix_failing_test", "--model", "nope"], "unknown model 'nope'; choose one of qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2-135m"),
     (["--task", "fix_failing_test", "--model", "smollm2-135m", "--quant", "Q2_K"], "has no quant 'Q2_K'; available: Q4_1"),
+    (["--task", "fix_failing_test", "--quant", "Q2_K"], "no model offers quant 'Q2_K'"),
     (["--task", "fix_failing_test", "--quant", "IQ1_S"], "no model offers quant 'IQ1_S'"),
     (["--task", "fix_failing_test", "--prompt-vars", "{bad json"], "--prompt-vars: not valid JSON"),
     (["--task", "fix_failing_test", "--model", "qwen3-0.6B"], "model qwen3-0.6B quant Q6_K_XL: hugging face: cannot reach http://127.0.0.1:9"),

@@ -93,7 +93,47 @@ def test_shipped_tasks_and_catalog_load():
                                                             "feature_implementation", "comparative_research"}
     catalog = load_catalog(REPO / "models.yaml")
     assert catalog.choose(quant="Q6_K_XL")[0].name == "qwen3-0.6B"
-    assert catalog.choose()[0].name == "smollm2-135m"
+    assert catalog.choose()[0].name == "qwen2.5-coder-0.5b"  # the default demo model calls tools
+    assert catalog.model("qwen2.5-coder-1.5b").sources["Q4_K_M"].sha256.startswith("cc324af0")
+
+
+def _part_packages(root, chunks: list[bytes]) -> list[str]:
+    names = []
+    for i, chunk in enumerate(chunks, start=1):
+        pkg = root / f"bv_test_part{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "data" / f"part{i:02d}.bin").write_bytes(chunk)
+        names.append(pkg.name)
+    return names
+
+
+def test_chunk_packages_assemble_into_a_verified_model(tmp_path, monkeypatch):
+    import hashlib
+    import importlib
+
+    from beyond_vibes.settings import Settings
+    from beyond_vibes.store.resolve import resolve_model
+
+    chunks = [b"GGUF" + b"a" * 1000, b"b" * 2000, b"c" * 10]
+    names = _part_packages(tmp_path / "site", chunks)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    good = hashlib.sha256(b"".join(chunks)).hexdigest()
+    spec = lambda sha: {"name": "chunked", "quant_tags": ["Q4_K_M"],  # noqa: E731
+                        "sources": {"Q4_K_M": {"parts": names, "sha256": sha}}}
+    settings = Settings(BV_CACHE_DIR=str(tmp_path / "cache"))
+    model = load_catalog(write_catalog(tmp_path, [spec(good)])).model("chunked")
+    resolved = resolve_model(model, "Q4_K_M", settings)
+    assert resolved.path.read_bytes() == b"".join(chunks) and resolved.sha256 == good
+    # A part that changed (a corrupt or substituted package) is refused, and nothing half-made is left.
+    (tmp_path / "site" / names[1] / "data" / "part02.bin").write_bytes(b"x" * 2000)
+    resolved.path.unlink()
+    with pytest.raises(ConfigError, match=r"the parts assemble to sha256 [0-9a-f]{12}, expected .*reinstall the part packages"):
+        resolve_model(model, "Q4_K_M", settings)
+    assert list(resolved.path.parent.glob("*")) == []
+    with pytest.raises(ConfigError, match="parts need the sha256"):
+        load_catalog(write_catalog(tmp_path, [spec(None)]))
 
 
 def test_bad_archetype_lists_allowed_values(tmp_path):

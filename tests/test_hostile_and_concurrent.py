@@ -123,7 +123,7 @@ def test_one_served_model_many_runs(settings, tmp_path):
         assert 0.5 * hwm_mb < run.data.metrics[N.M_PEAK_RSS_MB] <= hwm_mb * 1.01
         assert len(r.metrics) and run.data.metrics[N.M_TOKENS_COMPLETION] > 0
     servers = client.search_runs([client.get_experiment_by_name(f"{settings.mlflow_experiment}-servers").experiment_id])
-    assert [s.info.run_id for s in servers] == [served.server_id]  # one server, recorded once
-    log = Path(client.download_artifacts(served.server_id, N.A_SERVER_LOG)).read_text()
+    assert [s.data.tags[N.TAG_SERVER_ID] for s in servers] == [served.server_id]  # one server, recorded once
+    log = Path(client.download_artifacts(servers[0].info.run_id, N.A_SERVER_LOG)).read_text()
     assert log.count("loading model") == 1 and log.count("stop processing") >= 3
     assert our_processes() == []

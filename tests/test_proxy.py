@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from beyond_vibes.catalog import EngineConfig, Sampling, load_catalog
-from beyond_vibes.recorder import speed_metrics
+from beyond_vibes.record import speed_metrics
 from beyond_vibes.runtime.process import ProcessRuntime
 from beyond_vibes.runtime.proxy import ProxyRecord, RecordingProxy, pin_sampling
 from beyond_vibes.settings import Settings

@@ -15,7 +15,7 @@ from beyond_vibes.simulate import SimulateOptions, simulate
 from beyond_vibes.store.resolve import resolve_model
 from beyond_vibes.tasks import load_task
 from beyond_vibes.tracking import tracking_client
-from conftest import FAKE_SECRETS, REPO, SMOLLM, all_logged_text, artifact_text, leaked, our_processes, write_catalog
+from conftest import FAKE_SECRETS, REPO, SMOLLM, all_logged_text, artifact_text, leaked, our_processes, server_run, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +61,11 @@ def test_real_model_run_is_recorded_completely(settings, smollm):
         assert name in artifacts
     # The run keeps the server log written during it (its requests); the server's own record has the whole log.
     assert "stop processing" in artifact_text(client, result.run_id, N.A_SERVER_LOG)
-    server_run = client.get_run(tags[N.TAG_SERVER_ID])
-    assert server_run.data.tags[N.TAG_KIND] == "server" and server_run.info.status == "FINISHED"
-    assert server_run.data.params[N.PARAM_LLAMA_BUILD] == params[N.PARAM_LLAMA_BUILD]
-    assert server_run.data.metrics[N.M_LOAD_S] == pytest.approx(metrics[N.M_LOAD_S], abs=1e-3)
-    assert "loading model" in artifact_text(client, server_run.info.run_id, N.A_SERVER_LOG)
+    server = server_run(settings, tags[N.TAG_SERVER_ID])
+    assert server.data.tags[N.TAG_KIND] == "server" and server.info.status == "FINISHED"
+    assert server.data.params[N.PARAM_LLAMA_BUILD] == params[N.PARAM_LLAMA_BUILD]
+    assert server.data.metrics[N.M_LOAD_S] == pytest.approx(metrics[N.M_LOAD_S], abs=1e-3)
+    assert "loading model" in artifact_text(client, server.info.run_id, N.A_SERVER_LOG)
     checks = json.loads(artifact_text(client, result.run_id, N.A_CHECKS))
     assert [c["name"] for c in checks] == ["tests_pass", "tests_untouched"] and checks[0]["exit_code"] != 0
     events = [json.loads(x) for x in artifact_text(client, result.run_id, N.A_AGENT_EVENTS).splitlines()]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv[1:2] == ["simulate"]:  # it will record in MLflow: start the recording process (seconds of imports) first
+    from beyond_vibes.tracking import start_worker_early
+
+    start_worker_early()
+
 import functools
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import click
@@ -65,10 +71,8 @@ def _catalog(config: str | None):
 
 def _catalog_and_settings(config: str | None):
     """The catalog, and settings whose S3 bucket falls back to the catalog's `bucket`."""
-    from beyond_vibes.store.s3 import with_bucket
-
     catalog = _catalog(config)
-    return catalog, with_bucket(get_settings(), catalog.bucket)
+    return catalog, get_settings().with_bucket(catalog.bucket)
 
 
 @main.command()
@@ -90,11 +94,14 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     from beyond_vibes.tasks import load_task, parse_prompt_vars
     from beyond_vibes.store.resolve import resolve_model
 
+    from beyond_vibes.tracking import tracking_worker
+
     variables = parse_prompt_vars(prompt_vars)
     catalog, settings = _catalog_and_settings(config)
     the_task = load_task(task, settings.tasks_dir)
     chosen, chosen_quant = catalog.choose(model, quant, provider)
     the_task.render_prompt(variables)  # a missing {var} fails before any download
+    tracking_worker(settings)  # MLflow opens the store in its own process, on the other core, meanwhile
     opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
                            keep_workspace=keep_workspace)
     models_dir = catalog.path.resolve().parent

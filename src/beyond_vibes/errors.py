@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # importing pydantic costs ~0.1 s; the CLI's fast paths do not need it
+    from pydantic import ValidationError
 
 
 class ConfigError(Exception):

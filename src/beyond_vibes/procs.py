@@ -97,6 +97,11 @@ def _prctl(option: int, value: int) -> None:
         pass
 
 
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """For a helper process of ours (Linux): the kernel sends `sig` when the process that started it dies."""
+    _prctl(_PR_SET_PDEATHSIG, sig)
+
+
 def _child_setup() -> None:
     """Runs in the child between fork and exec: die with the harness (Linux)."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

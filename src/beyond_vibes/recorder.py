@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -15,10 +13,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, SpanStatusCode, SpanType
 
 from beyond_vibes import names as N
-from beyond_vibes.agents import AgentResult
-from beyond_vibes.checks import CheckResult
+from beyond_vibes.record import SimulationRecord, compute_metrics
 from beyond_vibes.redact import Redactor
 from beyond_vibes.runtime.proxy import ProxyRecord
+from beyond_vibes.settings import Settings
 
 TOOL_RESULT_CHARS = 4000  # in the span; the full text goes to the tool_outputs.jsonl artifact
 PARAM_CHARS = 6000
@@ -27,94 +25,6 @@ log = logging.getLogger("beyond_vibes")
 
 def _ns(t: float) -> int:
     return int(t * 1e9)
-
-
-@dataclass
-class SimulationRecord:
-    """Everything a simulation produced, as plain data; the recorder turns it into MLflow. None means
-    "not measured" and is never logged as a number."""
-
-    prompt: str
-    started_at: float
-    ended_at: float = 0.0
-    status: str = N.STATUS_ERROR
-    error: str | None = None
-    agent: AgentResult | None = None
-    proxy_records: list[ProxyRecord] = field(default_factory=list)
-    checks: list[CheckResult] | None = None  # None: the checks never ran
-    diff: str = ""
-    server_log: str = ""
-    load_s: float | None = None
-    peak_rss_mb: float | None = None
-    peak_vram_mb: float | None = None
-    cost_usd: float | None = None
-
-    @property
-    def completions(self) -> list[ProxyRecord]:
-        return [r for r in self.proxy_records if r.is_completion]
-
-
-def weighted_rate(timings: list[tuple[float, float] | None]) -> float | None:
-    """Tokens per second over several requests: total tokens / total seconds (not a mean of rates)."""
-    pairs = [t for t in timings if t and t[0] > 0 and t[1] > 0]
-    seconds = sum(s for _, s in pairs)
-    return sum(n for n, _ in pairs) / seconds if seconds else None
-
-
-def speed_metrics(records: list[ProxyRecord]) -> dict[str, float]:
-    """Token counts, median TTFT and prompt/generation speed of the completions; what was not measured is
-    left out (no usage reported, no stream and no server timings...)."""
-    done = [r for r in records if r.is_completion]
-    ok = [r for r in done if not r.error]
-    out: dict[str, float] = {}
-    if any(r.usage_reported for r in done):
-        out[N.M_TOKENS_PROMPT] = float(sum(r.prompt_tokens for r in done))
-        out[N.M_TOKENS_COMPLETION] = float(sum(r.completion_tokens for r in done))
-    ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
-    if ttfts:
-        out[N.M_TTFT_S] = statistics.median(ttfts)
-    for name, value in ((N.M_PROMPT_TPS, weighted_rate([r.prompt_timing() for r in ok])),
-                        (N.M_GEN_TPS, weighted_rate([r.gen_timing() for r in ok]))):
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def loop_detected(agent: AgentResult | None, repeats: int = 3) -> bool:
-    """The same tool call (name and arguments) `repeats` times in a row: the agent is stuck."""
-    if agent is None:
-        return False
-    run, last = 0, None
-    for call in agent.tool_calls:
-        key = (call.name, json.dumps(call.args, sort_keys=True))
-        run = run + 1 if key == last else 1
-        last = key
-        if run >= repeats:
-            return True
-    return False
-
-
-def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
-    metrics: dict[str, float] = {N.M_SUCCESS: 1.0 if rec.status == N.STATUS_SUCCESS else 0.0}
-    if rec.checks is not None:
-        metrics[N.M_CHECKS_PASSED] = float(sum(c.passed for c in rec.checks))
-        metrics[N.M_CHECKS_TOTAL] = float(len(rec.checks))
-    if rec.agent is not None:
-        calls = rec.agent.tool_calls
-        metrics.update({
-            N.M_TURNS: float(len(rec.agent.turns)),
-            N.M_TOOL_CALLS: float(len(calls)),
-            N.M_TOOL_ERRORS: float(sum(c.is_error for c in calls)),
-            N.M_HALLUCINATED_TOOL_CALLS: float(sum(not c.known_tool for c in calls)),
-            N.M_LOOP_DETECTED: 1.0 if loop_detected(rec.agent) else 0.0,
-        })
-    metrics.update(speed_metrics(rec.proxy_records))
-    for name, value in ((N.M_LOAD_S, rec.load_s), (N.M_PEAK_VRAM_MB, rec.peak_vram_mb),
-                        (N.M_PEAK_RSS_MB, rec.peak_rss_mb), (N.M_COST_USD, rec.cost_usd)):
-        if value is not None:
-            metrics[name] = float(value)
-    metrics[N.M_WALL_S] = max(0.0, rec.ended_at - rec.started_at)
-    return metrics
 
 
 def _chat_output(r: ProxyRecord) -> dict:
@@ -129,6 +39,9 @@ def _chat_output(r: ProxyRecord) -> dict:
 
 def _chat_input(r: ProxyRecord) -> dict:
     req = dict(r.request or {})
+    # No "model" key: MLflow would look the name up in litellm's price list (an import of seconds, and a price
+    # for a model we price ourselves). The name is the span's `model_id` attribute instead.
+    req.pop("model", None)
     # Tool schemas are the same on every request; keep their names so spans stay readable.
     if isinstance(req.get("tools"), list):
         req["tools"] = [((t.get("function") or {}).get("name") or t.get("name")) for t in req["tools"] if isinstance(t, dict)]
@@ -156,9 +69,11 @@ class TraceRecorder:
     def _clean_tags(self, tags: dict[str, str]) -> dict[str, str]:
         return {k: self.redact.text(str(v)) for k, v in tags.items() if v is not None}
 
-    def finish(self, run_id: str, rec: SimulationRecord, tags: dict[str, str], terminal: str = "FINISHED") -> tuple[dict, str | None]:
+    def finish(self, run_id: str, rec: SimulationRecord, tags: dict[str, str],
+               terminal: str = "FINISHED") -> tuple[dict, str | None, list[str]]:
         """Log the trace, metrics, tags and artifacts, then end the run. Each part is attempted on its own (a
-        failing MLflow call loses that part only, with a one-line warning) and the run is always ended."""
+        failing MLflow call loses that part only) and the run is always ended. Returns (metrics, trace id, what
+        could not be recorded)."""
         problems: list[str] = []
 
         def attempt(what: str, fn):
@@ -180,9 +95,7 @@ class TraceRecorder:
             self.client.set_terminated(run_id, status=terminal, end_time=now_ms)
         except Exception as e:  # noqa: BLE001
             problems.append(f"end run: {type(e).__name__}: {e}")
-        for p in problems:
-            log.warning("run %s: could not record %s", run_id, p)
-        return metrics, trace_id
+        return metrics, trace_id, problems
 
     def log_artifacts(self, run_id: str, rec: SimulationRecord, metrics: dict) -> None:
         r = self.redact
@@ -218,14 +131,19 @@ class TraceRecorder:
         )
         trace_id = root.trace_id
         for n, p in enumerate(rec.completions, start=1):
-            usage = {"input_tokens": p.prompt_tokens, "output_tokens": p.completion_tokens,
-                     "total_tokens": p.prompt_tokens + p.completion_tokens}
+            attributes = {"model_id": (p.request or {}).get("model"), "ttft_s": p.ttft_s, "prompt_tps": p.prompt_tps,
+                          "gen_tps": p.gen_tps, "http_status": p.status, "timings": p.timings, "proxy_index": p.index,
+                          "stream": p.stream}
+            if p.usage_reported:
+                attributes["mlflow.chat.tokenUsage"] = {"input_tokens": p.prompt_tokens, "output_tokens": p.completion_tokens,
+                                                        "total_tokens": p.prompt_tokens + p.completion_tokens}
+            if rec.pricing is not None and rec.pricing.priced and p.usage_reported:
+                # Our own price (models.yaml), so MLflow neither looks one up nor imports litellm for it.
+                cin, cout = p.prompt_tokens * rec.pricing.input_per_mtok / 1e6, p.completion_tokens * rec.pricing.output_per_mtok / 1e6
+                attributes["mlflow.llm.cost"] = {"input_cost": cin, "output_cost": cout, "total_cost": cin + cout}
             span = self.client.start_span(
                 f"turn-{n}", trace_id=trace_id, parent_id=root.span_id, span_type=SpanType.LLM,
-                inputs=r.data(_chat_input(p)), start_time_ns=_ns(p.started_at),
-                attributes={"mlflow.chat.tokenUsage": usage, "ttft_s": p.ttft_s, "prompt_tps": p.prompt_tps,
-                            "gen_tps": p.gen_tps, "http_status": p.status, "timings": p.timings,
-                            "proxy_index": p.index, "stream": p.stream},
+                inputs=r.data(_chat_input(p)), start_time_ns=_ns(p.started_at), attributes=attributes,
             )
             status = SpanStatusCode.ERROR if (p.error or p.status >= 400) else SpanStatusCode.OK
             self.client.end_span(trace_id, span.span_id, outputs=r.data(_chat_output(p)),
@@ -250,3 +168,25 @@ class TraceRecorder:
         )
         mlflow.flush_trace_async_logging()
         return trace_id
+
+
+# Run in the recording process (tracking.TrackingWorker): arguments and results are plain, picklable data.
+
+def open_simulation_run(settings: Settings, redactor: Redactor, name: str, tags: dict, params: dict) -> str:
+    """Reap runs whose writer died, then create this run (RUNNING) with its params."""
+    from beyond_vibes.tracking import reap_orphaned_runs, tracking_client
+
+    client, exp_id = tracking_client(settings)
+    reap_orphaned_runs(client, [exp_id])
+    recorder = TraceRecorder(client, exp_id, redactor)
+    run_id = recorder.start_run(name, tags)
+    recorder.log_params(run_id, params)
+    return run_id
+
+
+def finish_simulation_run(settings: Settings, redactor: Redactor, run_id: str, rec: SimulationRecord, tags: dict,
+                          terminal: str) -> tuple[dict, str | None, list[str]]:
+    from beyond_vibes.tracking import tracking_client
+
+    client, exp_id = tracking_client(settings)
+    return TraceRecorder(client, exp_id, redactor).finish(run_id, rec, tags, terminal)

@@ -8,10 +8,12 @@ proxy on it; every run it served carries `bv.server_id` (= the server's MLflow r
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel, sha256_file
 from beyond_vibes.store.resolve import resolve_model
 
+log = logging.getLogger("beyond_vibes")
+
 
 @dataclass
 class ServedModel:
@@ -34,7 +38,7 @@ class ServedModel:
     resolved: ResolvedModel
     engine: EngineConfig
     server: Server
-    server_id: str | None  # the server's MLflow run id (None for an API: nothing was started)
+    server_id: str | None = None  # `bv.server_id` of its record and of every run it served (None: an API)
 
     @property
     def runtime(self) -> str:
@@ -78,24 +82,25 @@ def serve_model(model: Model, quant: str | None, settings: Settings, engine: Eng
     engine = engine or model.engine
     resolved = preflight(model, quant, settings, models_dir, resolved)
     runtime = get_runtime(runtime_name(model), settings)
+    if runtime.name != "api":
+        from beyond_vibes.tracking import tracking_worker
+
+        tracking_worker(settings)  # start the recording process now: it opens the store while the model loads
     with runtime.serve(resolved, engine) as server:
-        served = ServedModel(model, quant, resolved, engine, server, None)
+        served = ServedModel(model, quant, resolved, engine, server)
         if runtime.name == "api":
             yield served
             return
-        from beyond_vibes.tracking import tracking_client
+        from beyond_vibes.tracking import tracking_worker
 
-        client, exp_id = tracking_client(settings, f"{experiment or settings.mlflow_experiment}-servers")
-        redact = Redactor(settings.secret_values())
-        started = time.time() - (server.load_s or 0.0)
-        tags = {N.TAG_KIND: "server", N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family, N.TAG_QUANT: quant or "",
-                N.TAG_ENGINE: server.engine, N.TAG_RUNTIME: server.runtime, **owner_tags()}
-        run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
-                                run_name=f"{model.name}:{quant} · {server.engine} · {server.runtime}")
-        served.server_id = run.info.run_id
+        tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
+        served.server_id = uuid.uuid4().hex
+        record_settings = settings.model_copy(update={"mlflow_experiment": f"{experiment or settings.mlflow_experiment}-servers"})
+        redactor = Redactor(settings.secret_values())
+        tracking.submit("beyond_vibes.serving:start_server_run", redactor, served.server_id, server_info(served),
+                        settings=record_settings)
         status = "FINISHED"
         try:
-            _log_server_params(client, served, redact)
             yield served
             if server.failure():
                 status = "FAILED"
@@ -107,50 +112,75 @@ def serve_model(model: Model, quant: str | None, settings: Settings, engine: Eng
             raise
         finally:
             with deferred_signals():
-                _finish_server_run(client, served, status, redact)
+                memory = server.memory.total if server.memory is not None else None
+                tracking.call("beyond_vibes.serving:finish_server_run", redactor, served.server_id, status,
+                              {N.M_PEAK_RSS_MB: memory.peak_rss_mb if memory else None,
+                               N.M_PEAK_VRAM_MB: memory.peak_vram_mb if memory else None},
+                              server.failure(), server.log_text(), settings=record_settings)
 
 
-def _log_server_params(client, served: ServedModel, redact: Redactor) -> None:
+def server_info(served: ServedModel) -> dict:
+    """What is recorded about a server once, as plain data."""
+    s, r, m = served.server, served.resolved, served.model
+    return {
+        "tags": {N.TAG_KIND: "server", N.TAG_SERVER_ID: served.server_id, N.TAG_MODEL: m.name, N.TAG_FAMILY: m.family,
+                 N.TAG_QUANT: served.quant or "", N.TAG_ENGINE: s.engine, N.TAG_RUNTIME: s.runtime, **owner_tags()},
+        "params": {N.PARAM_LLAMA_BUILD: s.build, N.PARAM_ENGINE_ARGS: " ".join(s.engine_args),
+                   N.PARAM_ENGINE_CONFIG: served.engine.name, N.PARAM_MODEL_SHA256: r.sha256, N.PARAM_MODEL_SOURCE: r.source,
+                   N.PARAM_MODEL_FILE: r.path.name if r.path else None,
+                   N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256, N.PARAM_PARALLEL: s.parallel},
+        "name": f"{m.name}:{served.quant} · {s.engine} · {s.runtime}",
+        "started_at": time.time() - (s.load_s or 0.0),
+        "load_s": s.load_s,
+    }
+
+
+# Run in the recording process (tracking.TrackingWorker): plain, picklable arguments.
+_SERVER_RUNS: dict[str, str] = {}  # server_id -> its MLflow run id
+
+
+def start_server_run(settings: Settings, redact: Redactor, server_id: str, info: dict) -> str:
     from mlflow.entities import Metric, Param
 
-    s, r = served.server, served.resolved
-    params = {N.PARAM_LLAMA_BUILD: s.build, N.PARAM_ENGINE_ARGS: " ".join(s.engine_args),
-              N.PARAM_ENGINE_CONFIG: served.engine.name, N.PARAM_MODEL_SHA256: r.sha256, N.PARAM_MODEL_SOURCE: r.source,
-              N.PARAM_MODEL_FILE: r.path.name if r.path else None, N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
-              N.PARAM_PARALLEL: s.parallel}
-    metrics = [Metric(N.M_LOAD_S, round(s.load_s, 3), int(time.time() * 1000), 0)] if s.load_s is not None else []
-    client.log_batch(served.server_id, metrics=metrics,
-                     params=[Param(k, redact.text(str(v))[:6000]) for k, v in params.items() if v is not None])
+    from beyond_vibes.tracking import reap_orphaned_runs, tracking_client
+
+    client, exp_id = tracking_client(settings)
+    reap_orphaned_runs(client, [exp_id])
+    run = client.create_run(exp_id, start_time=int(info["started_at"] * 1000), tags=info["tags"], run_name=info["name"])
+    metrics = [Metric(N.M_LOAD_S, round(info["load_s"], 3), int(time.time() * 1000), 0)] if info["load_s"] is not None else []
+    client.log_batch(run.info.run_id, metrics=metrics,
+                     params=[Param(k, redact.text(str(v))[:6000]) for k, v in info["params"].items() if v is not None])
+    _SERVER_RUNS[server_id] = run.info.run_id
+    return run.info.run_id
 
 
-def _finish_server_run(client, served: ServedModel, status: str, redact: Redactor) -> None:
+def finish_server_run(settings: Settings, redact: Redactor, server_id: str, status: str, peaks: dict,
+                      failure: str | None, log_text: str) -> None:
     """Peak memory, the whole log and the end state; each part attempted, the run always ended."""
     from mlflow.entities import Metric
 
-    s = served.server
+    from beyond_vibes.tracking import tracking_client
+
+    client, _ = tracking_client(settings)
+    run_id = _SERVER_RUNS.pop(server_id, None)
+    if run_id is None:
+        log.warning("server record %s was never created; nothing to end", server_id)
+        return
     now = int(time.time() * 1000)
     try:
-        metrics = []
-        if s.memory is not None:
-            for name, value in ((N.M_PEAK_RSS_MB, s.memory.total.peak_rss_mb), (N.M_PEAK_VRAM_MB, s.memory.total.peak_vram_mb)):
-                if value is not None:
-                    metrics.append(Metric(name, round(value, 1), now, 0))
-        tags = [(N.TAG_STATUS, "error" if s.failure() else "ok")]
-        if s.failure():
-            tags.append((N.TAG_ERROR, s.failure()))
-        for k, v in tags:
-            client.set_tag(served.server_id, k, v)
-        client.log_batch(served.server_id, metrics=metrics)
-        log = s.log_text()
-        if log:
+        client.log_batch(run_id, metrics=[Metric(k, round(v, 1), now, 0) for k, v in peaks.items() if v is not None])
+        client.set_tag(run_id, N.TAG_STATUS, "error" if failure else "ok")
+        if failure:
+            client.set_tag(run_id, N.TAG_ERROR, failure)
+        if log_text:
             with tempfile.TemporaryDirectory(prefix="bv-server-") as tmp:
                 path = Path(tmp) / N.A_SERVER_LOG
-                path.write_text(redact.text(log))
-                client.log_artifact(served.server_id, str(path))
-    except Exception:  # noqa: BLE001 - a recording problem must not hide the run's own outcome
-        pass
+                path.write_text(redact.text(log_text))
+                client.log_artifact(run_id, str(path))
+    except Exception as e:  # noqa: BLE001 - a recording problem must not hide the run's own outcome
+        log.warning("server record: could not record %s: %s", type(e).__name__, e)
     finally:
         try:
-            client.set_terminated(served.server_id, status=status)
-        except Exception:  # noqa: BLE001
-            pass
+            client.set_terminated(run_id, status=status, end_time=now)
+        except Exception as e:  # noqa: BLE001
+            log.warning("server record: could not end the run: %s: %s", type(e).__name__, e)

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
 
+    def with_bucket(self, catalog_bucket: str | None) -> "Settings":
+        """S3 is used when S3_BUCKET or S3_ENDPOINT is set; models.yaml's `bucket` fills in a missing S3_BUCKET.
+        (A bucket in models.yaml alone does not switch a laptop to AWS.)"""
+        if self.s3_bucket or not self.s3_endpoint or not catalog_bucket:
+            return self
+        return self.model_copy(update={"s3_bucket": catalog_bucket})
+
     def secret_values(self) -> list[str]:
         """Every secret value we know of: settings fields plus secret-looking environment variables."""
         values = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -13,7 +14,6 @@ from beyond_vibes.agents import Agent, AgentEndpoint, AgentJob, AgentResult, get
 from beyond_vibes.catalog import EngineConfig, Model
 from beyond_vibes.checks import CheckResult, run_checks
 from beyond_vibes.procs import deferred_signals, interrupt_reason
-from beyond_vibes.redact import Redactor
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
 from beyond_vibes.sandbox import Workspace, local_repository, workspace
@@ -21,6 +21,12 @@ from beyond_vibes.serving import ServedModel, owner_tags, preflight, serve_model
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 from beyond_vibes.tasks import Task
+from beyond_vibes.record import SimulationRecord
+from beyond_vibes.redact import Redactor
+from beyond_vibes.tracking import tracking_worker
+
+
+log = logging.getLogger("beyond_vibes")
 
 
 @dataclass
@@ -102,6 +108,7 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
     opts = options or SimulateOptions()
     _plan(task, settings, opts)  # fail on bad task input before a model server starts
     resolved = preflight(model, quant, settings, models_dir, resolved)
+    tracking_worker(settings)  # the recording process opens the store meanwhile
     with serve_model(model, quant, settings, opts.engine, models_dir, resolved, opts.experiment) as served:
         return run_simulation(task, served, settings, opts)
 
@@ -110,53 +117,57 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
     """One simulation on an already served model; many may share one server (each has its own proxy)."""
     opts = options or SimulateOptions()
     plan = _plan(task, settings, opts)
-    model, server = served.model, served.server
-    from beyond_vibes.recorder import TraceRecorder
-    from beyond_vibes.tracking import reap_orphaned_runs, tracking_client
-
-    client, experiment_id = tracking_client(settings, opts.experiment)
-    reap_orphaned_runs(client, [experiment_id])
-    recorder = TraceRecorder(client, experiment_id, Redactor(settings.secret_values()))
+    model = served.model
+    tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
     with workspace(task, keep=opts.keep_workspace) as ws:
         key = simulation_key(task, served, plan, ws.commit, opts.repeat)
         tags = {
             N.TAG_KIND: "simulation", N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
             N.TAG_FAMILY: model.family, N.TAG_QUANT: served.quant or "api", N.TAG_ENGINE: served.engine_name,
             N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
-            N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running",
-            N.TAG_SERVER_ID: served.server_id, **owner_tags(),
+            N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
+            **owner_tags(),
         }
-        run_id = recorder.start_run(f"{model.name}:{served.quant or 'api'} · {task.name}", tags)
-        rec, trace_id, metrics = _run(task, served, plan, ws, opts, recorder, run_id, tags)
-    return SimulationResult(run_id, trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
+        params = _params(task, served, plan, ws, opts)
+        run_name = f"{model.name}:{served.quant or 'api'} · {task.name}"
+        # The recording process works with this run's settings (its experiment) and our secrets to redact.
+        record_settings = settings.model_copy(update={"mlflow_experiment": opts.experiment or settings.mlflow_experiment})
+        redactor = Redactor(settings.secret_values())
+        opened = tracking.submit("beyond_vibes.recorder:open_simulation_run", redactor, run_name, tags, params,
+                                 settings=record_settings)
+        rec, trace_id, metrics = _run(task, served, plan, ws, tags, lambda *args: tracking.call(
+            "beyond_vibes.recorder:finish_simulation_run", redactor, opened.result(), *args, settings=record_settings))
+    return SimulationResult(opened.result(), trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
                             rec.checks or [], rec.agent.final_text if rec.agent else "",
                             ws.root if opts.keep_workspace else None, key, served.server_id)
 
 
-def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: SimulateOptions, recorder, run_id: str,
-         tags: dict[str, str]):
-    """The run itself, between its MLflow run's creation and its end: returns (record, trace id, metrics)."""
-    from beyond_vibes.recorder import SimulationRecord
-
+def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: SimulateOptions) -> dict:
     model, server, resolved = served.model, served.server, served.resolved
-    rec = SimulationRecord(prompt=plan.prompt, started_at=time.time(), load_s=server.load_s)
+    return {
+        N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_SEED: model.sampling.seed,
+        N.PARAM_TOP_P: model.sampling.top_p, N.PARAM_MAX_TOKENS: model.sampling.max_tokens,
+        N.PARAM_MAX_TURNS: plan.max_turns, N.PARAM_TIMEOUT_S: plan.timeout_s, N.PARAM_MODEL_SHA256: resolved.sha256 or None,
+        N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_REVISION: resolved.revision or None,
+        N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
+        N.PARAM_AGENT_VERSION: plan.agent_version, N.PARAM_TASK_FILE_SHA256: task.file_sha256,
+        N.PARAM_CTX: served.context_window, N.PARAM_REPO_COMMIT: ws.commit,
+        N.PARAM_LLAMA_BUILD: server.build if model.is_local else None,
+        N.PARAM_ENGINE_ARGS: " ".join(server.engine_args) if model.is_local else None,
+        N.PARAM_ENGINE_CONFIG: served.engine.name if model.is_local else None,
+        N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
+        N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
+    }
+
+
+def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict[str, str], finish):
+    """The run itself; its MLflow run is being opened meanwhile. `finish(record, tags, terminal)` records the end.
+    Returns (record, trace id, metrics, run id)."""
+    model, server = served.model, served.server
+    rec = SimulationRecord(prompt=plan.prompt, started_at=time.time(), load_s=server.load_s, pricing=model.pricing)
     log_start = server.log_size()
     terminal = "FINISHED"
     try:
-        recorder.log_params(run_id, {
-            N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_SEED: model.sampling.seed,
-            N.PARAM_TOP_P: model.sampling.top_p, N.PARAM_MAX_TOKENS: model.sampling.max_tokens,
-            N.PARAM_MAX_TURNS: plan.max_turns, N.PARAM_TIMEOUT_S: plan.timeout_s, N.PARAM_MODEL_SHA256: resolved.sha256 or None,
-            N.PARAM_MODEL_SOURCE: resolved.source, N.PARAM_MODEL_REVISION: resolved.revision or None,
-            N.PARAM_MODEL_FILE: resolved.path.name if resolved.path else model.model_id,
-            N.PARAM_AGENT_VERSION: plan.agent_version, N.PARAM_TASK_FILE_SHA256: task.file_sha256,
-            N.PARAM_CTX: served.context_window, N.PARAM_REPO_COMMIT: ws.commit,
-            N.PARAM_LLAMA_BUILD: server.build if model.is_local else None,
-            N.PARAM_ENGINE_ARGS: " ".join(server.engine_args) if model.is_local else None,
-            N.PARAM_ENGINE_CONFIG: served.engine.name if model.is_local else None,
-            N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
-            N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
-        })
         window = server.memory.window() if server.memory is not None else nullcontext(None)
         with window as memory:
             try:
@@ -192,5 +203,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: Simu
             done = rec.completions
             rec.cost_usd = model.pricing.cost(sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done),
                                               rec.ended_at - rec.started_at)
-            metrics, trace_id = recorder.finish(run_id, rec, tags, terminal)
+            metrics, trace_id, problems = finish(rec, tags, terminal)
+            for problem in problems:
+                log.warning("could not record %s (the run is recorded without it)", problem)
     return rec, trace_id, metrics

@@ -45,6 +45,7 @@ class LocalStore:
     def _assemble(self, model: Model, quant: str, src: LocalSource) -> Path:
         """Concatenate the parts once into the cache, verified against `sha256`; concurrent runs wait for it."""
         target = self._target(model, quant)
+        target.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(lock_path(self.cache_dir, target)):
             if target.exists() and sha256_file(target, self.cache_dir) == src.sha256:
                 return target

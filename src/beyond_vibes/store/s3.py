@@ -23,14 +23,6 @@ TRANSFER = TransferConfig(multipart_threshold=64 * MB, multipart_chunksize=16 * 
                           use_threads=True)
 
 
-def with_bucket(settings: Settings, catalog_bucket: str | None) -> Settings:
-    """S3 is used when S3_BUCKET or S3_ENDPOINT is set; models.yaml's `bucket` fills in a missing S3_BUCKET.
-    (A bucket in models.yaml alone does not switch a laptop to AWS.)"""
-    if settings.s3_bucket or not settings.s3_endpoint or not catalog_bucket:
-        return settings
-    return settings.model_copy(update={"s3_bucket": catalog_bucket})
-
-
 def object_key(repo_id: str, path: str) -> str:
     return f"{PREFIX}/{repo_id}/{path}"
 
