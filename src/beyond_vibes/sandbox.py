@@ -9,6 +9,8 @@ environment, no system or global config, and hooks/fsmonitor/external diff/textc
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
 import shutil
 import subprocess
@@ -198,16 +200,48 @@ def checkout(task: Task, private: Path, dest: Path) -> tuple[HarnessGit, str]:
 
 
 @contextmanager
+def workspace_slot(task: Task) -> Iterator[Path]:
+    """A workspace folder whose path is the same from run to run: pi puts the working directory into the
+    model's prompt, so a random temp name would make two runs of one experiment differ in their prompt (and,
+    at temperature 0, in their outcome). Concurrent runs take the next free slot: <tmp>/bv-workspaces/<task>-<n>."""
+    base = Path(tempfile.gettempdir()) / "bv-workspaces"
+    base.mkdir(mode=0o700, exist_ok=True)
+    for slot in itertools.count():
+        fd = os.open(base / f".{task.name}-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            root = base / f"{task.name}-{slot}"
+            shutil.rmtree(root, ignore_errors=True)  # left by a run that was killed
+            root.mkdir()
+            yield root
+        finally:
+            os.close(fd)  # releases the slot
+        return
+
+
+@contextmanager
 def workspace(task: Task, keep: bool = False) -> Iterator[Workspace]:
-    root = Path(tempfile.mkdtemp(prefix=f"bv-{task.name}-"))
+    """The agent's workspace; with `keep`, it is moved aside afterwards (`Workspace.root` says where)."""
     private = Path(tempfile.mkdtemp(prefix="bv-harness-"))  # 0700, outside the agent's folders
     try:
-        repo = root / "repo"
-        git, commit = checkout(task, private, repo)
-        home = root / "home"
-        (home / "tmp").mkdir(parents=True)
-        yield Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git)
+        with workspace_slot(task) as root:
+            repo = root / "repo"
+            git, commit = checkout(task, private, repo)
+            home = root / "home"
+            (home / "tmp").mkdir(parents=True)
+            ws = Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git)
+            try:
+                yield ws
+            finally:
+                if keep:
+                    kept = Path(tempfile.mkdtemp(prefix=f"bv-kept-{task.name}-"))
+                    root.rename(kept / "workspace")
+                    ws.root, ws.repo = kept / "workspace", kept / "workspace" / "repo"
+                else:
+                    shutil.rmtree(root, ignore_errors=True)
     finally:
         shutil.rmtree(private, ignore_errors=True)
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
