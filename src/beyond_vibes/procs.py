@@ -180,23 +180,22 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     # Before the leader dies and its children scatter (or die into zombies that no longer show their tag).
     tree = set(_tree(proc.pid)) | set(tagged(tag) if tag else [])
     if proc.poll() is None or tree:
-        _signal_group(proc.pid, signal.SIGTERM)
-        _kill(tree, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
+        _signal_all(proc, tree, signal.SIGTERM, grace_s)
     # Grandchildren (a shell's children, node workers, detached tools) can outlive the leader: kill them all.
     strays = tree | set(tagged(tag) if tag else [])
-    _signal_group(proc.pid, signal.SIGKILL)
-    _kill(strays, signal.SIGKILL)
+    _signal_all(proc, strays, signal.SIGKILL, grace_s)
+    _reap_strays(strays)
+    _tags.pop(proc.pid, None)
+    _guardian.forget(proc.pid, tag)
+
+
+def _signal_all(proc: subprocess.Popen, pids: set[int], sig: int, grace_s: float) -> None:
+    _signal_group(proc.pid, sig)
+    _kill(pids, sig)
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         pass
-    _reap_strays(strays)
-    _tags.pop(proc.pid, None)
-    _guardian.forget(proc.pid, tag)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
