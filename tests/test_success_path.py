@@ -74,12 +74,18 @@ def test_trace_has_tool_spans_with_args_results_and_error_flags(settings, succes
     llm_spans = [s for s in spans if s.span_type == "LLM"]
     tool_spans = [s for s in spans if s.span_type == "TOOL"]
     assert [s.name for s in llm_spans] == [f"turn-{i}" for i in range(1, 8)]
-    assert [s.name for s in tool_spans] == ["bash", "read", "read", "edit", "bash", "bash"]
+    # Named by what they did.
+    assert [s.name for s in tool_spans] == [
+        "bash: python3 -m unittest discover -s tests 2>&1 | tail -3", "read: does_not_exist.py", "read: mathutils.py",
+        "edit: mathutils.py", "bash: env | sort > /dev/null; env", "bash: python3 -m unittest discover -s tests 2>&1 | tail -3"]
     edit = tool_spans[3]
     assert edit.inputs["path"] == "mathutils.py" and edit.attributes["is_error"] is False
     missing = tool_spans[1]
     assert missing.attributes["is_error"] is True and missing.status.status_code == "ERROR"
-    assert "OK" in json.dumps(tool_spans[-1].outputs)  # unittest's verdict after the fix
+    assert "ENOENT" in missing.status.description
+    # Results keep their line breaks in the UI: a fenced block, lines intact.
+    last = tool_spans[-1].outputs
+    assert last.startswith("```\n") and last.endswith("\n```") and "\nOK" in last
     assert all(s.parent_id == root.span_id for s in llm_spans + tool_spans)
     # The trace and the run point at each other.
     assert trace.info.request_metadata.get("mlflow.sourceRun") == result.run_id

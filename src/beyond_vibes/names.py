@@ -19,6 +19,8 @@ TAG_KIND = "bv.kind"  # simulation | server | quick_eval | speed | judge_compile
 TAG_SERVER_ID = "bv.server_id"  # the MLflow run id of the served model's record
 TAG_HOST = "bv.host"  # host and pid of the process writing a run: a run whose writer is gone is reaped
 TAG_PID = "bv.pid"
+TAG_REASON = "bv.reason"  # why a run is not a success, one line
+TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
 
 STATUS_SUCCESS = "success"
 STATUS_FAILED = "failed"
@@ -74,7 +76,7 @@ ALL_METRICS = [
 ]
 
 # Artifacts.
-A_DIFF = "diff.patch"
+A_DIFF = "diff.txt"  # .txt: the MLflow UI previews it (not .patch)
 A_CHECKS = "checks.json"
 A_AGENT_EVENTS = "agent_events.jsonl"
 A_PROXY_REQUESTS = "proxy_requests.jsonl"

@@ -4,6 +4,7 @@ harness process, MLflow in the recording process)."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -22,6 +23,12 @@ class SimulationRecord:
     prompt: str
     started_at: float
     ended_at: float = 0.0
+    task: str = ""
+    archetype: str = ""
+    guidelines: dict[str, str] = field(default_factory=dict)
+    workspace: str | None = None  # the repo's path, as the agent saw it (tool arguments use it)
+    base_commit: str = ""
+    checks_started_at: float | None = None
     status: str = N.STATUS_ERROR
     error: str | None = None
     agent: AgentResult | None = None
@@ -38,6 +45,50 @@ class SimulationRecord:
     @property
     def completions(self) -> list[ProxyRecord]:
         return [r for r in self.proxy_records if r.is_completion]
+
+    def reason(self) -> str | None:
+        """Why the run is not a success, in one line ("checks failed: tests_pass (ZeroDivisionError: ...)")."""
+        if self.status == N.STATUS_SUCCESS:
+            return None
+        if self.status == N.STATUS_FAILED and self.checks:
+            failed = [c for c in self.checks if not c.passed]
+            return "checks failed: " + ", ".join(f"{c.name} ({check_failure(c)})" if check_failure(c) else c.name
+                                                 for c in failed)
+        return self.error or self.status
+
+    def task_inputs(self) -> dict:
+        return {"task": self.task, "archetype": self.archetype, "prompt": self.prompt, "guidelines": self.guidelines}
+
+    def outcome(self) -> dict:
+        """What a reviewer (or a judge) needs to know about the result, in the trace itself."""
+        agent = self.agent
+        return {
+            "status": self.status,
+            "reason": self.reason(),
+            "checks": [{"name": c.name, "passed": c.passed, "exit_code": c.exit_code, "output_tail": c.output_tail[-800:]}
+                       for c in self.checks or []],
+            "diff": self.diff if len(self.diff) <= DIFF_CHARS else self.diff[:DIFF_CHARS] + "\n[truncated: full diff in diff.txt]",
+            "final_message": agent.final_text if agent else "",
+            "stop_reason": agent.stop_reason if agent else None,
+            "error": self.error,
+        }
+
+
+DIFF_CHARS = 20000  # in the trace; the artifact has it all
+
+
+def check_failure(check: CheckResult, limit: int = 80) -> str:
+    """The telling line of a failed check's output: the first line naming an exception (the first failure is
+    usually the cause), else the last line mentioning a failure, else its last line."""
+    if check.passed:
+        return ""
+    if check.exit_code is None:
+        return "killed at its timeout"
+    lines = [ln.strip() for ln in check.output_tail.splitlines() if ln.strip()]
+    telling = [ln for ln in lines if re.search(r"(Error|Exception|assert|Traceback|FAIL)", ln) and not set(ln) <= set("-=")]
+    pick = next((ln for ln in telling if re.search(r"\w+(Error|Exception)\b:", ln)), None)
+    line = pick or (telling[-1] if telling else (lines[-1] if lines else f"exit {check.exit_code}"))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def weighted_rate(timings: list[tuple[float, float] | None]) -> float | None:
@@ -100,4 +151,9 @@ def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
         if value is not None:
             metrics[name] = float(value)
     metrics[N.M_WALL_S] = max(0.0, rec.ended_at - rec.started_at)
-    return metrics
+    return {k: round(v, ROUNDING.get(k, 6)) for k, v in metrics.items()}
+
+
+# Digits worth showing: milliseconds for latencies, a tenth of a token/s, whole megabytes, micro-dollars.
+ROUNDING = {N.M_TTFT_S: 3, N.M_PROMPT_TPS: 1, N.M_GEN_TPS: 1, N.M_LOAD_S: 3, N.M_WALL_S: 2, N.M_PEAK_RSS_MB: 0,
+            N.M_PEAK_VRAM_MB: 0, N.M_COST_USD: 6}

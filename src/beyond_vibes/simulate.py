@@ -119,6 +119,7 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
     plan = _plan(task, settings, opts)
     model = served.model
     tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
+    started = time.time()  # wall_s, the MLflow run and the trace all span workspace -> checks done
     with workspace(task, keep=opts.keep_workspace) as ws:
         key = simulation_key(task, served, plan, ws.commit, opts.repeat)
         tags = {
@@ -133,9 +134,9 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
         # The recording process works with this run's settings (its experiment) and our secrets to redact.
         record_settings = settings.model_copy(update={"mlflow_experiment": opts.experiment or settings.mlflow_experiment})
         redactor = Redactor(settings.secret_values())
-        opened = tracking.submit("beyond_vibes.recorder:open_simulation_run", redactor, run_name, tags, params,
+        opened = tracking.submit("beyond_vibes.recorder:open_simulation_run", redactor, run_name, tags, params, started,
                                  settings=record_settings)
-        rec, trace_id, metrics = _run(task, served, plan, ws, tags, lambda *args: tracking.call(
+        rec, trace_id, metrics = _run(task, served, plan, ws, tags, started, lambda *args: tracking.call(
             "beyond_vibes.recorder:finish_simulation_run", redactor, opened.result(), *args, settings=record_settings))
     return SimulationResult(opened.result(), trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
                             rec.checks or [], rec.agent.final_text if rec.agent else "",
@@ -160,11 +161,13 @@ def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: S
     }
 
 
-def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict[str, str], finish):
+def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict[str, str], started: float, finish):
     """The run itself; its MLflow run is being opened meanwhile. `finish(record, tags, terminal)` records the end.
     Returns (record, trace id, metrics, run id)."""
     model, server = served.model, served.server
-    rec = SimulationRecord(prompt=plan.prompt, started_at=time.time(), load_s=server.load_s, pricing=model.pricing)
+    rec = SimulationRecord(prompt=plan.prompt, started_at=started, load_s=server.load_s, pricing=model.pricing,
+                           task=task.name, archetype=task.archetype.value, guidelines=dict(task.guidelines),
+                           workspace=str(ws.repo), base_commit=ws.commit)
     log_start = server.log_size()
     terminal = "FINISHED"
     try:
@@ -186,6 +189,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
                     rec.peak_rss_mb, rec.peak_vram_mb = memory.peak_rss_mb, memory.peak_vram_mb
         failure = server.failure()
         rec.diff = ws.diff()
+        rec.checks_started_at = time.time()
         rec.checks = run_checks(task.checks, ws.repo, ws.check_env)
         rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
         # The run did its job unless the harness, the server or the agent broke: then MLflow says FAILED too.
