@@ -58,7 +58,7 @@ def test_a_success_reads_as_one(settings, tmp_path):
     # The run: its name leads with model:quant, a description says the same as the trace.
     assert run.info.run_name == "scripted:api · fix_failing_test"
     note = run.data.tags[N.TAG_DESCRIPTION]
-    assert note.startswith("### ✅ success") and "| `tests_pass` | pass (exit 0)" in note
+    assert note.startswith("### SUCCESS") and "| `tests_pass` | pass (exit 0)" in note
     assert f"selectedEvaluationId={result.trace_id}" in note and "7 turns, 6 tool calls (1 errors" in note
     # The three durations agree: run start/end, wall_s, the trace.
     wall = run.data.metrics[N.M_WALL_S]
@@ -66,6 +66,10 @@ def test_a_success_reads_as_one(settings, tmp_path):
     assert trace.info.execution_duration / 1000 == pytest.approx(wall, abs=0.02)
     # The diff is an artifact the UI previews (.txt), and it is in the trace.
     assert "+    return sum(values) / len(values)" in artifact_text(tracking_client(settings)[0], run.info.run_id, "diff.txt")
+    # The experiment carries the review view: the runs table opens with outcome and key numbers as columns.
+    client, exp_id = tracking_client(settings)
+    view = json.loads(client.get_experiment(exp_id).tags["mlflow.sharedViewState.beyond-vibes"])
+    assert {"tags.`bv.status`", "metrics.`success`", "metrics.`gen_tps`"} <= set(view["selectedColumns"])
 
 
 def test_failed_checks_are_an_error_trace_that_says_which_and_why(settings, tmp_path):
@@ -81,7 +85,7 @@ def test_failed_checks_are_an_error_trace_that_says_which_and_why(settings, tmp_
     assert failed.status.description == "ZeroDivisionError: division by zero"
     assert "```" in failed.outputs and "\nFAILED (" in failed.outputs  # the output tail, line breaks kept
     note = run.data.tags[N.TAG_DESCRIPTION]
-    assert note.startswith(f"### ❌ failed: {why}") and "| `tests_pass` | FAIL (exit 1) | ZeroDivisionError" in note
+    assert note.startswith(f"### FAILED: {why}") and "| `tests_pass` | FAIL (exit 1) | ZeroDivisionError" in note
     assert run.info.status == "FINISHED"
 
 
@@ -90,7 +94,7 @@ def test_a_timeout_says_so(settings, tmp_path):
     root = root_of(trace)
     assert result.status == "timeout" and trace.info.state == "ERROR"
     assert root.status.description == "timed out after 2 s" == run.data.tags[N.TAG_REASON]
-    assert run.data.tags[N.TAG_DESCRIPTION].startswith("### ⏱️ timeout: timed out after 2 s")
+    assert run.data.tags[N.TAG_DESCRIPTION].startswith("### TIMEOUT: timed out after 2 s")
 
 
 def test_an_error_says_what_broke_and_unmeasured_values_are_absent(settings, tmp_path, monkeypatch):

@@ -94,7 +94,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     from beyond_vibes.tasks import load_task, parse_prompt_vars
     from beyond_vibes.store.resolve import resolve_model
 
-    from beyond_vibes.tracking import tracking_worker
+    from beyond_vibes.tracking import review_url, tracking_worker
 
     variables = parse_prompt_vars(prompt_vars)
     catalog, settings = _catalog_and_settings(config)
@@ -109,7 +109,9 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     with signals_as_interrupt(), console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
         result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=models_dir, resolved=resolved)
     console.print(summary_table(result))
-    console.print(f"review it: beyond-vibes ui  (experiment {opts.experiment or settings.mlflow_experiment}, run {result.run_id})")
+    exp_name = opts.experiment or settings.mlflow_experiment
+    base = settings.tracking_uri if settings.tracking_uri.startswith("http") else "http://127.0.0.1:5000"
+    console.print(f"review it: beyond-vibes ui --experiment {exp_name}, then {review_url(base, result.experiment_id)}")
     if result.workspace:
         console.print(f"workspace kept at {result.workspace}")
     if result.status == "error":  # the harness, the model server or the agent broke: scripts should notice
@@ -224,18 +226,19 @@ def tasks_validate(name) -> None:
 
 @main.command()
 @click.option("--port", default=5000, show_default=True)
+@click.option("--experiment", default=None, help="Experiment to open (default: beyond-vibes).")
 @handle_errors
-def ui(port) -> None:
+def ui(port, experiment) -> None:
     """Open the MLflow UI on the tracking store."""
+    from beyond_vibes.tracking import review_url, tracking_client
+
     settings = get_settings()
     uri = settings.tracking_uri
+    _, exp_id = tracking_client(settings, experiment)  # creates the store and experiment if this is the first command
     if not uri.startswith("sqlite:"):
-        console.print(f"tracking server: {uri}")
+        console.print(f"tracking server: {uri}; the runs as a reviewer sees them: {review_url(uri, exp_id)}")
         return
-    from beyond_vibes.tracking import tracking_client
-
-    tracking_client(settings)  # creates the store and experiment if this is the first command
-    console.print(f"MLflow UI on {uri} at http://127.0.0.1:{port}")
+    console.print(f"MLflow UI on {uri}; the runs as a reviewer sees them: {review_url(f'http://127.0.0.1:{port}', exp_id)}")
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     os.execv(str(mlflow_bin), [str(mlflow_bin), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)])
 

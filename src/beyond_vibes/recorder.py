@@ -207,8 +207,7 @@ def _num(metrics: dict, name: str, spec: str, unit: str = "") -> str:
 def description(rec: SimulationRecord, metrics: dict, tags: dict, experiment_id: str, run_id: str,
                 trace_id: str | None) -> str:
     """The run's overview in MLflow (its description): outcome and why, checks, the agent's work, speed, where."""
-    icon = {"success": "✅", "failed": "❌", "timeout": "⏱️"}.get(rec.status, "⚠️")
-    lines = [f"### {icon} {rec.status}" + (f": {rec.reason()}" if rec.reason() else ""), ""]
+    lines = [f"### {rec.status.upper()}" + (f": {rec.reason()}" if rec.reason() else ""), ""]
     if rec.checks is not None:
         lines += ["| check | result | telling line |", "|---|---|---|"]
         lines += [f"| `{c.name}` | {'pass' if c.passed else 'FAIL'} (exit {c.exit_code}) | {check_failure(c).replace('|', '/')} |"
@@ -287,8 +286,9 @@ def _turn_input(p: ProxyRecord, seen: int) -> tuple[dict, int]:
 # Run in the recording process (tracking.TrackingWorker): arguments and results are plain, picklable data.
 
 def open_simulation_run(settings: Settings, redactor: Redactor, name: str, tags: dict, params: dict,
-                        started_at: float) -> str:
-    """Reap runs whose writer died, then create this run (RUNNING, from when the simulation began) with its params."""
+                        started_at: float) -> tuple[str, str]:
+    """Reap runs whose writer died, then create this run (RUNNING, from when the simulation began) with its params.
+    Returns (run id, experiment id)."""
     from beyond_vibes.tracking import reap_orphaned_runs, tracking_client
 
     client, exp_id = tracking_client(settings)
@@ -296,7 +296,7 @@ def open_simulation_run(settings: Settings, redactor: Redactor, name: str, tags:
     recorder = TraceRecorder(client, exp_id, redactor)
     run_id = recorder.start_run(name, tags, started_at)
     recorder.log_params(run_id, params)
-    return run_id
+    return run_id, exp_id
 
 
 def finish_simulation_run(settings: Settings, redactor: Redactor, run_id: str, rec: SimulationRecord, tags: dict,

@@ -56,6 +56,7 @@ class SimulationResult:
     workspace: Path | None = None  # only when kept (--keep-workspace)
     run_key: str = ""
     server_id: str | None = None
+    experiment_id: str | None = None
 
 
 def decide_status(agent: AgentResult | None, server_failure: str | None, checks: list[CheckResult],
@@ -137,10 +138,11 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
         opened = tracking.submit("beyond_vibes.recorder:open_simulation_run", redactor, run_name, tags, params, started,
                                  settings=record_settings)
         rec, trace_id, metrics = _run(task, served, plan, ws, tags, started, lambda *args: tracking.call(
-            "beyond_vibes.recorder:finish_simulation_run", redactor, opened.result(), *args, settings=record_settings))
-    return SimulationResult(opened.result(), trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
+            "beyond_vibes.recorder:finish_simulation_run", redactor, opened.result()[0], *args, settings=record_settings))
+    run_id, experiment_id = opened.result()
+    return SimulationResult(run_id, trace_id, rec.status, rec.error, task.name, model.name, served.quant, metrics,
                             rec.checks or [], rec.agent.final_text if rec.agent else "",
-                            ws.root if opts.keep_workspace else None, key, served.server_id)
+                            ws.root if opts.keep_workspace else None, key, served.server_id, experiment_id)
 
 
 def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: SimulateOptions) -> dict:

@@ -262,20 +262,41 @@ def tracking_worker(settings: Settings) -> TrackingWorker:
     return worker
 
 
+# The runs table as it should open: outcome and the key numbers as columns (MLflow hides metrics and tags until
+# picked one by one). Stored as an MLflow "shared view" on the experiment; `review_url` links to it.
+REVIEW_VIEW = "beyond-vibes"
+REVIEW_COLUMNS = [f"metrics.`{m}`" for m in (N.M_SUCCESS, N.M_CHECKS_PASSED, N.M_CHECKS_TOTAL, N.M_TURNS, N.M_TOOL_CALLS,
+                                             N.M_LOOP_DETECTED, N.M_TTFT_S, N.M_GEN_TPS, N.M_WALL_S)] + \
+    [f"tags.`{t}`" for t in (N.TAG_STATUS, N.TAG_REASON, N.TAG_MODEL, N.TAG_QUANT, N.TAG_ENGINE, N.TAG_TASK)]
+
+
 def _experiment(client, name: str, artifacts: str | None) -> str:
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(name)
-    if exp:
-        return exp.experiment_id
-    try:
-        # Beside a SQLite database, not in ./mlruns of whatever folder the command ran from.
-        return client.create_experiment(name, artifact_location=artifacts)
-    except MlflowException:  # another process created it between our look and our create
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            # Beside a SQLite database, not in ./mlruns of whatever folder the command ran from.
+            exp_id = client.create_experiment(name, artifact_location=artifacts)
+        except MlflowException:  # another process created it between our look and our create
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+        else:
+            exp = client.get_experiment(exp_id)
+    view_tag = f"mlflow.sharedViewState.{REVIEW_VIEW}"
+    if view_tag not in exp.tags:
+        import json
+
+        view = {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False,
+                "selectedColumns": REVIEW_COLUMNS}
+        client.set_experiment_tag(exp.experiment_id, view_tag, json.dumps(view))
+    return exp.experiment_id
+
+
+def review_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs table with the review columns shown."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={REVIEW_VIEW}"
 
 
 def pid_alive(pid: int, since_ms: int) -> bool:
