@@ -225,6 +225,104 @@ def tasks_validate(name) -> None:
 
 
 @main.command()
+@click.option("--dataset", required=True, help="Evaluation dataset name (created if new).")
+@click.option("--task", default=None)
+@click.option("--archetype", default=None)
+@click.option("--model", default=None)
+@click.option("--quant", default=None)
+@click.option("--engine", default=None)
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["success", "failed", "error", "timeout"]),
+              help="Only runs with this outcome (repeatable).")
+@click.option("--since", default=None, help="Only runs started on or after this date (YYYY-MM-DD).")
+@click.option("--experiment", default=None)
+@handle_errors
+def curate(dataset, task, archetype, model, quant, engine, statuses, since, experiment) -> None:
+    """Select simulations into an MLflow evaluation dataset (one self-contained record per run, for the judges)."""
+    from beyond_vibes.curate import curate as run_curate
+
+    r = run_curate(get_settings(), dataset, task, archetype, model, quant, engine, list(statuses) or None, since, experiment)
+    console.print(f"dataset {r.dataset} ({r.dataset_id}): {r.added} run(s) added, {r.already} already in it "
+                  f"({r.matched} matched the filter)")
+
+
+@main.group()
+def judges() -> None:
+    """Compiled DSPy judges, one per task archetype."""
+
+
+@judges.command("compile")
+@click.option("--archetype", default=None, help="The archetype whose judge to compile.")
+@click.option("--all", "all_", is_flag=True, help="Every archetype.")
+@click.option("--changed", is_flag=True, help="With --all: only judges that are stale or missing.")
+@click.option("--optimizer", default="bootstrap", type=click.Choice(["bootstrap", "mipro", "simba", "gepa"]), show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--experiment", default=None)
+@handle_errors
+def judges_compile(archetype, all_, changed, optimizer, seed, experiment) -> None:
+    """Compile a judge from its rubric and labels; report its agreement with the held-out human labels."""
+    from beyond_vibes.judges.compile import all_archetypes, compile_judge, judge_state
+
+    settings = get_settings()
+    if bool(archetype) == bool(all_):
+        raise ConfigError("judges compile: give --archetype NAME or --all")
+    targets = all_archetypes() if all_ else [archetype]
+    if changed:
+        targets = [a for a in targets if judge_state(settings, a, experiment=experiment).state != "fresh"]
+        if not targets:
+            console.print("every judge is fresh; nothing to compile")
+            return
+    for a in targets:
+        with console.status(f"compiling the {a} judge ({optimizer})..."):
+            r = compile_judge(settings, a, optimizer, seed, experiment)
+        m = r.meta
+        console.print(f"[bold]{a}[/bold] judge {m['version']}: {m['judge_lm']}, {optimizer}, {m['train']} train / "
+                      f"{m['heldout']} held out, {r.seconds:.0f} s, {r.requests} judge requests; MLflow run {r.run_id}")
+        console.print(r.report_md)
+
+
+@judges.command("status")
+@click.option("--experiment", default=None)
+@handle_errors
+def judges_status(experiment) -> None:
+    """Per judge: fresh, stale (why) or missing; its held-out agreement and judge LM."""
+    from beyond_vibes.judges.compile import all_archetypes, judge_state
+    from beyond_vibes.judges.program import judge_lm_identity
+
+    settings = get_settings()
+    identity = judge_lm_identity(settings)
+    table = Table("archetype", "state", "why", "version", "held-out kappa / exact (baseline)", "judge LM", "optimizer")
+    for a in all_archetypes():
+        st = judge_state(settings, a, lm_identity=identity, experiment=experiment)
+        m = st.meta or {}
+        ag = m.get("agreement", {})
+        comp, base = ag.get("compiled", {}), ag.get("baseline", {})
+        colour = {"fresh": "green", "stale": "yellow"}.get(st.state, "red")
+        table.add_row(a, f"[{colour}]{st.state}[/{colour}]", st.why, m.get("version", "-"),
+                      f"{comp.get('kappa')} / {comp.get('exact')} ({base.get('kappa')} / {base.get('exact')})" if m else "-",
+                      m.get("judge_lm", "-"), m.get("optimizer", "-"))
+    console.print(table)
+
+
+@main.command()
+@click.option("--dataset", required=True, help="A curated evaluation dataset.")
+@click.option("--experiment", default=None)
+@handle_errors
+def evaluate(dataset, experiment) -> None:
+    """Score a curated dataset with the compiled judges: assessments on the traces, aggregates on the runs."""
+    from beyond_vibes.judges.evaluate import evaluate as run_evaluate
+
+    with console.status(f"judging {dataset}..."):
+        r = run_evaluate(get_settings(), dataset, experiment)
+    table = Table("archetype", "judge", "held-out kappa / exact", "scored", "already scored", "errors", "mean scores")
+    for a in r.by_archetype.values():
+        table.add_row(a.archetype, a.version, f"{a.agreement_kappa} / {a.agreement_exact}", str(a.scored), str(a.skipped),
+                      str(a.errors), ", ".join(f"{k} {v}" for k, v in a.means.items()))
+    console.print(table)
+    rate = f", {r.scored / (r.seconds / 60):.1f} records/min" if r.scored and r.seconds else ""
+    console.print(f"{r.scored} record(s) scored with {r.requests} judge request(s) in {r.seconds:.0f} s{rate}")
+
+
+@main.command()
 @click.option("--port", default=5000, show_default=True)
 @click.option("--experiment", default=None, help="Experiment to open (default: beyond-vibes).")
 @handle_errors

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # Files users write.
     models_file: Path = Field(default=Path("models.yaml"), alias="BV_MODELS_FILE")
     tasks_dir: Path = Field(default=Path("tasks"), alias="BV_TASKS_DIR")
+    judges_dir: Path = Field(default=Path("judges"), alias="BV_JUDGES_DIR")  # rubrics, labels/, compiled/
     # Local state: the default MLflow store, model cache, run scratch space.
     home: Path = Field(default=Path(".beyond-vibes"), alias="BV_HOME")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "beyond-vibes", alias="BV_CACHE_DIR")

@@ -299,6 +299,14 @@ def review_url(base: str, experiment_id: str) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={REVIEW_VIEW}"
 
 
+def require_sql_store(settings: Settings) -> None:
+    """Evaluation datasets (and so curate/evaluate) need a SQL-backed store, not MLflow's file store."""
+    uri = settings.tracking_uri
+    if uri.startswith(("file:", "/", ".")) or "://" not in uri:
+        raise ConfigError(f"MLFLOW_TRACKING_URI: {uri} is a file store; evaluation datasets need a SQL store: "
+                          "unset it (the default is SQLite) or use sqlite:///path/mlflow.db or a tracking server")
+
+
 def pid_alive(pid: int, since_ms: int) -> bool:
     """Whether `pid` is a process that was already running at `since_ms` (not a reused pid)."""
     import psutil

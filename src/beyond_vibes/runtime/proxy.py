@@ -100,9 +100,12 @@ class ProxyRecord:
         return d
 
 
-def pin_sampling(body: dict, sampling: Sampling, model_id: str) -> dict:
-    """Force the sampling settings the experiment declares, whatever the agent sent."""
+def pin_sampling(body: dict, sampling: Sampling, model_id: str, response_format: dict | None = None) -> dict:
+    """Force the sampling settings the experiment declares (and, for a judge, the JSON schema of its answer),
+    whatever the client sent."""
     body = dict(body)
+    if response_format is not None:
+        body["response_format"] = response_format
     body["model"] = model_id
     body["temperature"] = sampling.temperature
     if sampling.seed is not None:
@@ -182,7 +185,7 @@ class RecordingProxy(LoopbackServer):
     """Use as a context manager; `base_url` is what the agent talks to, `records` what happened."""
 
     def __init__(self, upstream_base_url: str, model_id: str, sampling: Sampling, api_key: str | None = None,
-                 timeout_s: float = 3600.0):
+                 timeout_s: float = 3600.0, response_format: dict | None = None):
         parts = urlsplit(upstream_base_url.rstrip("/"))
         self.upstream_scheme = parts.scheme or "http"
         self.upstream_netloc = parts.netloc
@@ -191,6 +194,7 @@ class RecordingProxy(LoopbackServer):
         self.sampling = sampling
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self.response_format = response_format
         self.records: list[ProxyRecord] = []
         self._lock = threading.Lock()
         super().__init__()
@@ -235,7 +239,7 @@ class _ProxyHandler(QuietHandler):
             except ValueError:
                 data = None
             if isinstance(data, dict) and record.is_completion:
-                data = pin_sampling(data, proxy.sampling, proxy.model_id)
+                data = pin_sampling(data, proxy.sampling, proxy.model_id, proxy.response_format)
                 record.stream = bool(data.get("stream"))
                 record.request = data
                 body = json.dumps(data).encode()

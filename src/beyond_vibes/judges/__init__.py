@@ -1,0 +1,1 @@
+"""Judges: one DSPy program per task archetype, compiled from its rubric and human labels, scoring curated runs."""

@@ -1,0 +1,161 @@
+"""Score a curated dataset with its archetypes' compiled judges; the scores land on the traces (MLflow feedback
+assessments whose source names the judge and its version) and their aggregates on the runs.
+
+A (trace, judge version) pair already scored is skipped, so evaluating again costs no LM call. Records are
+scored concurrently up to the judge server's parallel slots. An answer that cannot be read is retried once,
+then recorded as an error assessment, never as a score.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from beyond_vibes.curate import dataset_records, render
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.judges.compile import compiled_paths, judge_inputs, judge_state
+from beyond_vibes.judges.program import judge_lm, judge_lm_identity, make_program, quiet_dspy, scores_of
+
+
+def judge_source_id(meta: dict) -> str:
+    return f"bv-judge/{meta['archetype']}@{meta['version']}"
+
+
+def load_judge(settings, archetype: str, experiment: str | None = None):
+    """(rubric, program, meta) of a fresh compiled judge; a stale or missing one is refused with the fix."""
+    inputs = judge_inputs(settings, archetype, experiment=experiment)
+    state = judge_state(settings, archetype, inputs, judge_lm_identity(settings), experiment)
+    if state.state != "fresh":
+        raise ConfigError(f"judge {archetype} is {state.state} ({state.why}); run `beyond-vibes judges compile "
+                          f"--archetype {archetype}` first")
+    quiet_dspy()
+    program = make_program(inputs.rubric)
+    program.load(str(compiled_paths(settings.judges_dir, archetype)[0]))
+    return inputs.rubric, program, state.meta
+
+
+@dataclass
+class ArchetypeScores:
+    archetype: str
+    version: str
+    agreement_kappa: float | None
+    agreement_exact: float | None
+    scored: int = 0
+    skipped: int = 0
+    errors: int = 0
+    means: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluateResult:
+    dataset: str
+    by_archetype: dict[str, ArchetypeScores]
+    requests: int
+    seconds: float
+
+    @property
+    def scored(self) -> int:
+        return sum(a.scored for a in self.by_archetype.values())
+
+
+def already_scored(trace, source_id: str) -> bool:
+    return any(a.source.source_id == source_id for a in trace.info.assessments or [])
+
+
+def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateResult:
+    quiet_dspy()
+    import dspy
+    import mlflow
+
+    from beyond_vibes.tracking import tracking_client
+
+    client, _ = tracking_client(settings, experiment)
+    records = dataset_records(settings, dataset)
+    if not records:
+        raise ConfigError(f"--dataset: {dataset!r} has no records; add runs with `beyond-vibes curate --dataset {dataset}`")
+    by_arch: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_arch[r.get("archetype") or "?"].append(r)
+    judges = {a: load_judge(settings, a, experiment) for a in sorted(by_arch)}  # refuses stale judges before any work
+    started, results, requests = time.time(), {}, 0
+    todo = {}
+    for archetype, recs in by_arch.items():
+        rubric, program, meta = judges[archetype]
+        source_id = judge_source_id(meta)
+        res = ArchetypeScores(archetype, meta["version"], meta["agreement"]["compiled"]["kappa"],
+                              meta["agreement"]["compiled"]["exact"])
+        pending = []
+        for r in recs:
+            if already_scored(mlflow.get_trace(r["trace_id"]), source_id):
+                res.skipped += 1
+            else:
+                pending.append(r)
+        results[archetype], todo[archetype] = res, pending
+    if not any(todo.values()):
+        return EvaluateResult(dataset, results, 0, time.time() - started)
+    from beyond_vibes.catalog import load_catalog
+    from beyond_vibes.serving import serve_model
+
+    with ExitStack() as stack:
+        served = None
+        if not settings.judge_base_url:  # one local judge server for every archetype's judge
+            catalog = load_catalog(settings.models_file)
+            model, quant = catalog.choose(settings.judge_model)
+            served = stack.enter_context(serve_model(model, quant, settings, models_dir=catalog.path.resolve().parent,
+                                                     experiment=experiment))
+        for archetype, pending in todo.items():
+            if not pending:
+                continue
+            rubric, program, meta = judges[archetype]
+            judge = stack.enter_context(judge_lm(settings, rubric, served=served, experiment=experiment))
+
+            def score(record, program=program, rubric=rubric, judge=judge):
+                last = None
+                for _ in range(2):  # an unreadable answer is retried once
+                    try:
+                        with dspy.context(lm=judge.lm, adapter=dspy.JSONAdapter()):
+                            return scores_of(rubric, program(record=render(record))), None
+                    except Exception as e:  # noqa: BLE001 - parse or request failure: recorded as an error assessment
+                        last = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                return None, last
+
+            with ThreadPoolExecutor(max_workers=max(1, judge.parallel)) as pool:
+                outcomes = list(pool.map(score, pending))
+            requests += len([r for r in judge.proxy.records if r.is_completion])
+            _write(client, rubric, meta, pending, outcomes, results[archetype])
+    return EvaluateResult(dataset, results, requests, time.time() - started)
+
+
+def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res: ArchetypeScores) -> None:
+    import mlflow
+    from mlflow.entities import AssessmentError, AssessmentSource, Metric
+
+    source = AssessmentSource(source_type="LLM_JUDGE", source_id=judge_source_id(meta))
+    trust = {"judge_version": meta["version"], "judge_lm": meta["judge_lm"],
+             "heldout_kappa": meta["agreement"]["compiled"]["kappa"], "heldout_exact": meta["agreement"]["compiled"]["exact"]}
+    sums: dict[str, list[int]] = defaultdict(list)
+    now = int(time.time() * 1000)
+    for record, (answer, error) in zip(records, outcomes):
+        if answer is None:
+            res.errors += 1
+            for c in rubric.criteria:
+                mlflow.log_feedback(trace_id=record["trace_id"], name=c.name, source=source, metadata=trust,
+                                    error=AssessmentError(error_code="JUDGE_OUTPUT", error_message=error or "no answer"))
+            continue
+        scores, rationales = answer
+        res.scored += 1
+        for c in rubric.criteria:
+            mlflow.log_feedback(trace_id=record["trace_id"], name=c.name, value=scores[c.name],
+                                rationale=rationales.get(c.name) or None, source=source, metadata=trust)
+            sums[c.name].append(scores[c.name])
+        run_id = record.get("run_id")
+        if run_id:
+            client.log_batch(run_id, metrics=[Metric(f"judge_{k}", float(v), now, 0) for k, v in scores.items()])
+            for k, v in {"bv.judge": judge_source_id(meta), "bv.judge_kappa": json.dumps(trust["heldout_kappa"])}.items():
+                client.set_tag(run_id, k, v)
+    res.means = {k: round(sum(v) / len(v), 3) for k, v in sums.items()}
+
