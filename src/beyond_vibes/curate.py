@@ -44,9 +44,11 @@ def transcript(tool_spans: list[dict]) -> list[str]:
     lines = []
     for i, s in enumerate(tool_spans, start=1):
         result = (s.get("result") or "").strip().strip("`").strip()
-        first = next((ln.strip() for ln in result.splitlines() if ln.strip()), "")
+        shown = [ln.strip() for ln in result.splitlines() if ln.strip()]
+        # First and last line: a command's verdict ("OK", "FAILED (...)") is usually at the end.
+        gist = shown[0][:120] + (f" ... {shown[-1][:100]}" if len(shown) > 1 else "") if shown else ""
         mark = " [error]" if s.get("is_error") else ""
-        lines.append(WORKSPACE.sub("./", f"{i}. {s['name']}{mark} -> {first[:160]}"))
+        lines.append(WORKSPACE.sub("./", f"{i}. {s['name']}{mark} -> {gist}"))
     if len(lines) > TRANSCRIPT_HEAD + TRANSCRIPT_TAIL:
         left_out = len(lines) - TRANSCRIPT_HEAD - TRANSCRIPT_TAIL
         lines = lines[:TRANSCRIPT_HEAD] + [f"[... {left_out} tool calls left out ...]"] + lines[-TRANSCRIPT_TAIL:]
@@ -115,8 +117,8 @@ def _filter(task: str | None, archetype: str | None, model: str | None, quant: s
                        (N.TAG_ENGINE, engine)):
         if value:
             parts.append(f"tags.`{tag}` = '{value}'")
-    if status:
-        parts.append(f"tags.`{N.TAG_STATUS}` IN ({', '.join(repr(s) for s in status)})")
+    if status and len(status) == 1:  # MLflow's filter has no IN/OR for tags: several statuses are filtered after
+        parts.append(f"tags.`{N.TAG_STATUS}` = '{status[0]}'")
     if since:
         try:
             when = datetime.fromisoformat(since)
@@ -133,13 +135,15 @@ def curate(settings: Settings, dataset: str, task: str | None = None, archetype:
     """Select simulations into the evaluation dataset `dataset` (created if new); runs already in it are skipped."""
     from beyond_vibes.tracking import require_sql_store, tracking_client
 
-    client, exp_id = tracking_client(settings, experiment)
     require_sql_store(settings)
+    client, exp_id = tracking_client(settings, experiment)
     import mlflow
     from mlflow.genai.datasets import create_dataset, get_dataset
 
     runs = client.search_runs([exp_id], filter_string=_filter(task, archetype, model, quant, engine, status, since),
                               max_results=5000)
+    if status:
+        runs = [r for r in runs if r.data.tags.get(N.TAG_STATUS) in status]
     try:
         ds = get_dataset(name=dataset)
     except Exception:  # noqa: BLE001 - MLflow raises a generic error for a missing dataset
@@ -167,8 +171,8 @@ def dataset_records(settings: Settings, dataset: str) -> list[dict]:
     """The judge records of a curated dataset (inputs and outputs joined)."""
     from beyond_vibes.tracking import require_sql_store, tracking_client
 
-    tracking_client(settings)
     require_sql_store(settings)
+    tracking_client(settings)
     from mlflow.genai.datasets import get_dataset
 
     try:

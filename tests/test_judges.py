@@ -1,0 +1,176 @@
+"""Judges offline (DSPy DummyLM): rubrics and labels as config, agreement against hand-computed values, compile with
+every optimizer, save/load/score, staleness after a rubric, label or judge-LM change, bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import dspy
+import pytest
+from dspy.utils import DummyLM
+
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.judges.agreement import agreement
+from beyond_vibes.judges.compile import compile_with_lm, compiled_paths, judge_inputs, judge_state
+from beyond_vibes.judges.program import make_program, response_schema, scores_of
+from beyond_vibes.judges.rubric import Rubric, load_rubric
+from beyond_vibes.settings import Settings
+from conftest import REPO
+
+ARCHETYPE = "repo_maintenance"
+
+
+@pytest.fixture
+def judges_dir(tmp_path):
+    d = tmp_path / "judges"
+    d.mkdir()
+    for name in (f"{ARCHETYPE}.yaml", "common.yaml"):
+        shutil.copy(REPO / "judges" / name, d / name)
+    (d / "labels").mkdir()
+    rubric = load_rubric(ARCHETYPE, d)
+    rng = random.Random(7)
+    with (d / "labels" / f"{ARCHETYPE}.jsonl").open("w") as f:
+        for i in range(10):
+            scores = {c.name: rng.choice(c.values) for c in rubric.criteria}
+            f.write(json.dumps({"id": f"r{i}", "record": {"task": "t", "prompt": f"fix bug {i}", "status": "failed"},
+                                "scores": scores, "labeller": "test", "provenance": "generated"}) + "\n")
+    return d
+
+
+def api_settings(judges_dir, model="judge-a") -> Settings:
+    return Settings(BV_JUDGES_DIR=str(judges_dir), JUDGE_BASE_URL="http://127.0.0.1:9/v1", JUDGE_MODEL=model)
+
+
+def dummy_answer(rubric: Rubric, value: int = 5) -> dict:
+    answer = {}
+    for c in rubric.criteria:
+        answer[f"{c.name}_rationale"] = "because the record says so"
+        answer[c.name] = min(value, c.max)
+    return answer
+
+
+def test_agreement_equals_hand_computed_values():
+    rubric = Rubric.model_validate({"archetype": ARCHETYPE, "description": "d", "criteria": [
+        {"name": "q", "question": "?", "min": 1, "max": 3, "anchors": {1: "bad", 3: "good"}}]})
+    # Quadratic weights (i-j)^2/4 on a 1-3 scale. Observed disagreement: one pair (2 vs 3) -> (1/4)/3 = 1/12.
+    # Expected from the marginals (human 1/3 each; judge 1/3 on 1, 2/3 on 3): 2/9 + 1/12 + 1/9 = 5/12.
+    # kappa = 1 - (1/12)/(5/12) = 0.8. Spearman on ranks [1,2,3] vs [1,2.5,2.5]: 1.5 / sqrt(2 * 1.5) = 0.8660.
+    report = agreement(rubric, [{"q": 1}, {"q": 2}, {"q": 3}], [{"q": 1}, {"q": 3}, {"q": 3}])
+    q = report["criteria"]["q"]
+    assert q["exact"] == pytest.approx(2 / 3, abs=1e-4) and q["kappa"] == pytest.approx(0.8, abs=1e-4)
+    assert q["spearman"] == pytest.approx(0.8660, abs=1e-4)
+    assert q["confusion"] == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]  # rows: human 1..3, columns: judge 1..3
+    # Complete reversal on 1-5: every pair one step apart -> kappa -1, rho -1, exact 0.
+    full = load_rubric(ARCHETYPE, REPO / "judges")
+    rev = agreement(full, [{"determinism": 1}, {"determinism": 1}, {"determinism": 2}, {"determinism": 2}],
+                    [{"determinism": 2}, {"determinism": 2}, {"determinism": 1}, {"determinism": 1}])
+    d = rev["criteria"]["determinism"]
+    assert (d["exact"], d["kappa"], d["spearman"]) == (0.0, pytest.approx(-1.0), pytest.approx(-1.0))
+    # A failed answer (None) is a disagreement, never a silent skip.
+    assert agreement(rubric, [{"q": 1}, {"q": 3}], [{"q": 1}, {"q": None}])["criteria"]["q"]["exact"] == 0.5
+
+
+@pytest.mark.parametrize("optimizer", ["bootstrap", "mipro", "simba", "gepa"])
+def test_compile_save_load_and_score_with_each_optimizer(judges_dir, optimizer):
+    settings = api_settings(judges_dir)
+    inputs = judge_inputs(settings, ARCHETYPE, with_mlflow_labels=False)
+    lm = DummyLM([dummy_answer(inputs.rubric)] * 500, adapter=dspy.JSONAdapter())
+    proposer = DummyLM([{"proposed_instruction": "Judge strictly.", "new_instruction": "Judge strictly."}] * 500,
+                       adapter=dspy.JSONAdapter())
+    result = compile_with_lm(inputs, lm, "api:judge-a@http://127.0.0.1:9/v1", "", optimizer, 3, judges_dir, prompt_lm=proposer)
+    program_path, meta_path = compiled_paths(judges_dir, ARCHETYPE)
+    meta = json.loads(meta_path.read_text())
+    assert meta == result.meta and meta["optimizer"] == optimizer and meta["train"] + meta["heldout"] == 10
+    assert meta["heldout"] == 4 and len(meta["version"]) == 12
+    assert set(meta["agreement"]["compiled"]["criteria"]) <= {c.name for c in inputs.rubric.criteria}
+    # Load the saved program into a fresh one and score a record with it.
+    program = make_program(inputs.rubric)
+    program.load(str(program_path))
+    with dspy.context(lm=DummyLM([dummy_answer(inputs.rubric, 4)] * 5, adapter=dspy.JSONAdapter()), adapter=dspy.JSONAdapter()):
+        scores, rationales = scores_of(inputs.rubric, program(record="TASK: fix it"))
+    assert scores["determinism"] == 4 and scores["false_refusal"] == 1 and rationales["determinism"]
+    assert judge_state(settings, ARCHETYPE, with_inputs(settings), ("api:judge-a@http://127.0.0.1:9/v1", "")).state == "fresh"
+
+
+def with_inputs(settings):
+    return judge_inputs(settings, ARCHETYPE, with_mlflow_labels=False)
+
+
+def test_a_judge_goes_stale_when_its_rubric_labels_or_lm_change(judges_dir):
+    settings = api_settings(judges_dir)
+    inputs = with_inputs(settings)
+    lm_id = ("api:judge-a@http://127.0.0.1:9/v1", "")
+    compile_with_lm(inputs, DummyLM([dummy_answer(inputs.rubric)] * 200, adapter=dspy.JSONAdapter()), lm_id[0], "",
+                    "bootstrap", 0, judges_dir)
+    assert judge_state(settings, ARCHETYPE, with_inputs(settings), lm_id).state == "fresh"
+    # The judge LM changed (another model behind JUDGE_BASE_URL).
+    other = judge_state(settings, ARCHETYPE, with_inputs(settings), ("api:judge-b@http://127.0.0.1:9/v1", ""))
+    assert other.state == "stale" and "judge LM changed" in other.why
+    # A label changed.
+    path = judges_dir / "labels" / f"{ARCHETYPE}.jsonl"
+    original = path.read_text()
+    lines = original.splitlines()
+    first = json.loads(lines[0])
+    first["scores"]["determinism"] = 1 if first["scores"]["determinism"] != 1 else 2
+    path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    st = judge_state(settings, ARCHETYPE, with_inputs(settings), lm_id)
+    assert st.state == "stale" and st.why == "the labels changed"
+    path.write_text(original)
+    # The rubric changed (an anchor reworded).
+    rubric_file = judges_dir / f"{ARCHETYPE}.yaml"
+    rubric_file.write_text(rubric_file.read_text().replace("The named commands fail", "The commands fail"))
+    st = judge_state(settings, ARCHETYPE, with_inputs(settings), lm_id)
+    assert st.state == "stale" and st.why == "the rubric changed"
+    (judges_dir / "common.yaml").write_text((judges_dir / "common.yaml").read_text() + "\n")
+    assert "the rubric changed" in judge_state(settings, ARCHETYPE, with_inputs(settings), lm_id).why
+
+
+def test_bad_rubrics_and_labels_are_one_line_errors(judges_dir, tmp_path):
+    settings = api_settings(judges_dir)
+    with pytest.raises(ConfigError, match="unknown archetype 'repo_maint'; choose one of architectural_planning"):
+        load_rubric("repo_maint", judges_dir)
+    rubric_file = judges_dir / f"{ARCHETYPE}.yaml"
+    good = rubric_file.read_text()
+    rubric_file.write_text(good + "weight: 3\n")
+    with pytest.raises(ConfigError, match=r"repo_maintenance.yaml: weight: unknown field"):
+        load_rubric(ARCHETYPE, judges_dir)
+    rubric_file.write_text(good)
+    labels = judges_dir / "labels" / f"{ARCHETYPE}.jsonl"
+    lines = labels.read_text().splitlines()
+    for bad, message in (
+        ({"id": "x", "record": {}, "scores": {"speed": 3}}, r"jsonl:1: scores.speed: not a criterion of the repo_maintenance rubric"),
+        ({"id": "x", "record": {}, "scores": {"determinism": 9}}, r"jsonl:1: scores.determinism: 9 is outside the scale 1-5"),
+        ({"id": "x", "scores": {"determinism": 3}}, r"jsonl:1: expected an object with id, record"),
+    ):
+        labels.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+        with pytest.raises(ConfigError, match=message):
+            with_inputs(settings)
+    labels.write_text("{not json\n")
+    with pytest.raises(ConfigError, match=r"jsonl:1: not valid JSON"):
+        with_inputs(settings)
+    # Too few labels: refused before anything is compiled or written.
+    labels.write_text("\n".join(lines[:5]) + "\n")
+    with pytest.raises(ConfigError, match="5 label\\(s\\); compiling and measuring a judge needs at least 7"):
+        compile_with_lm(with_inputs(settings), None, "x", "", "bootstrap", 0, judges_dir)
+    assert not compiled_paths(judges_dir, ARCHETYPE)[0].exists()
+    with pytest.raises(ConfigError, match="unknown optimizer 'adam'; choose one of bootstrap"):
+        labels.write_text("\n".join(lines) + "\n")
+        compile_with_lm(with_inputs(settings), None, "x", "", "adam", 0, judges_dir)
+
+
+def test_the_answer_schema_constrains_every_score_to_its_scale():
+    rubric = load_rubric(ARCHETYPE, REPO / "judges")
+    schema = response_schema(rubric)
+    assert schema["required"] == [f for c in rubric.criteria for f in (f"{c.name}_rationale", c.name)]
+    assert schema["properties"]["determinism"] == {"type": "integer", "enum": [1, 2, 3, 4, 5]}
+    assert schema["properties"]["false_refusal"]["enum"] == [0, 1] and schema["additionalProperties"] is False
+    with pytest.raises(ValueError, match="off the scale"):
+        scores_of(rubric, dspy.Prediction(**{**dummy_answer(rubric), "determinism": 7}))
+
+
+def test_shipped_rubrics_and_labels_load():
+    for archetype in ("repo_maintenance", "feature_implementation", "architectural_planning", "comparative_research"):
+        rubric = load_rubric(archetype, REPO / "judges")
+        assert {"sycophancy", "false_refusal"} <= {c.name for c in rubric.criteria}

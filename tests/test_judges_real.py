@@ -1,0 +1,130 @@
+"""Curate, label, compile and evaluate on real parts: simulations recorded by real pi in a SQLite MLflow store,
+human assessments written through MLflow's API, a real llama-server judge (SmolLM2) behind the recording proxy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mlflow
+import pytest
+from mlflow.entities import AssessmentSource
+
+from beyond_vibes.catalog import load_catalog
+from beyond_vibes.curate import curate, dataset_records
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.judges.compile import compile_judge, judge_inputs, judge_state
+from beyond_vibes.judges.evaluate import evaluate
+from beyond_vibes.judges.rubric import load_rubric
+from beyond_vibes.simulate import simulate
+from beyond_vibes.tasks import load_task
+from beyond_vibes.tracking import tracking_client
+from conftest import REPO, SMOLLM, write_catalog
+from scripted_llm import ScriptedLLM, Step, bash
+from test_success_path import FIX_SCRIPT
+
+pytestmark = pytest.mark.integration
+ARCHETYPE = "repo_maintenance"
+
+
+def scripted_runs(settings, tmp_path, scripts: list[list[Step]]):
+    results = []
+    for steps in scripts:
+        with ScriptedLLM(steps) as llm:
+            spec = {"name": "scripted", "family": "test", "provider": "scripted", "model_id": llm.model_id,
+                    "base_url": llm.base_url, "context_window": 16384}
+            model, quant = load_catalog(write_catalog(tmp_path, [spec])).choose("scripted")
+            results.append(simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings))
+    return results
+
+
+def test_curate_is_self_contained_deduplicated_and_incremental(settings, tmp_path):
+    first = scripted_runs(settings, tmp_path, [FIX_SCRIPT, [bash("ls"), Step(content="Nothing to fix.")]])
+    r1 = curate(settings, "fix-v1", task="fix_failing_test")
+    assert (r1.added, r1.already) == (2, 0)
+    again = curate(settings, "fix-v1", task="fix_failing_test")
+    assert (again.added, again.already) == (0, 2)  # re-curating adds nothing
+    scripted_runs(settings, tmp_path, [[Step(content="I won't do that.")]])
+    r3 = curate(settings, "fix-v1", task="fix_failing_test")
+    assert (r3.added, r3.already) == (1, 2)
+    records = {r["run_id"]: r for r in dataset_records(settings, "fix-v1")}
+    assert len(records) == 3
+    good = records[first[0].run_id]
+    # Self-contained for a judge: task, guidelines, outcome, checks, diff, final message, transcript, metrics.
+    assert good["archetype"] == ARCHETYPE and "fix_the_code" in good["guidelines"] and good["status"] == "success"
+    assert [c["name"] for c in good["checks"]] == ["tests_pass", "tests_untouched"]
+    assert "+    return sum(values) / len(values)" in good["diff"] and "off-by-one" in good["final_message"]
+    assert good["transcript"][0].startswith("1. bash: python3 -m unittest") and good["trace_id"] == first[0].trace_id
+    assert good["metrics"]["tool_calls"] == 6
+    assert curate(settings, "fix-v1", status=["success"]).matched == 1
+    with pytest.raises(ConfigError, match="--since: 'yesterday' is not a date"):
+        curate(settings, "fix-v1", since="yesterday")
+
+
+def test_a_file_store_is_refused_with_the_fix(tmp_path):
+    from beyond_vibes.settings import Settings
+
+    with pytest.raises(ConfigError, match="is a file store; evaluation datasets need a SQL store"):
+        curate(Settings(MLFLOW_TRACKING_URI=str(tmp_path / "mlruns")), "x")
+
+
+def test_human_assessments_in_mlflow_are_labels(settings, tmp_path, monkeypatch):
+    judges = tmp_path / "judges"
+    shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled", "labels"))
+    s = settings.model_copy(update={"judges_dir": judges})
+    [run] = scripted_runs(s, tmp_path, [FIX_SCRIPT])
+    before = judge_inputs(s, ARCHETYPE)
+    assert before.labels == []
+    source = AssessmentSource(source_type="HUMAN", source_id="reviewer@example.com")
+    mlflow.log_feedback(trace_id=run.trace_id, name="determinism", value=5, rationale="tests pass", source=source)
+    mlflow.log_feedback(trace_id=run.trace_id, name="diff_hygiene", value=4, source=source)
+    mlflow.log_feedback(trace_id=run.trace_id, name="not_a_criterion", value=1, source=source)  # ignored
+    after = judge_inputs(s, ARCHETYPE)
+    [label] = after.labels
+    assert label.scores == {"determinism": 5, "diff_hygiene": 4} and label.labeller == "reviewer@example.com"
+    assert label.record["run_id"] == run.run_id and label.record["status"] == "success"
+    assert after.labels_sha256 != before.labels_sha256  # a new human label makes the judge stale
+
+
+def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(settings, tmp_path):
+    judges = tmp_path / "judges"
+    shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled"))
+    catalog = write_catalog(tmp_path, [{**SMOLLM, "engine": {"ctx": 8192, "threads": 2, "parallel": 2}}])
+    s = settings.model_copy(update={"judges_dir": judges, "models_file": catalog, "judge_model": "smollm2-135m"})
+    # Small labels file of real records (the shipped ones, trimmed to 7) so compile stays short on a CPU.
+    labels = (REPO / "judges" / "labels" / f"{ARCHETYPE}.jsonl").read_text().splitlines()[:7]
+    (judges / "labels" / f"{ARCHETYPE}.jsonl").write_text("\n".join(labels) + "\n")
+    result = compile_judge(s, ARCHETYPE, "bootstrap", seed=1)
+    meta = result.meta
+    assert meta["judge_lm"] == "local:smollm2-135m:Q4_1" and len(meta["judge_model_sha256"]) == 64
+    assert (meta["train"], meta["heldout"]) == (4, 3) and result.requests > 0
+    assert judge_state(s, ARCHETYPE).state == "fresh"
+    client, _ = tracking_client(s, f"{s.mlflow_experiment}-judges")
+    compile_run = client.get_run(result.run_id)
+    assert compile_run.data.tags["bv.kind"] == "judge_compile" and "agreement.md" in {f.path for f in client.list_artifacts(result.run_id)}
+    # Two runs to judge, curated; evaluate: every criterion lands on each trace as feedback from this judge.
+    runs = scripted_runs(s, tmp_path, [FIX_SCRIPT, [bash("ls"), Step(content="Nothing to fix.")]])
+    curate(s, "eval-v1")
+    first = evaluate(s, "eval-v1")
+    res = first.by_archetype[ARCHETYPE]
+    assert res.scored + res.errors == 2 and first.requests >= 2
+    rubric = load_rubric(ARCHETYPE, judges)
+    for run in runs:
+        trace = mlflow.get_trace(run.trace_id)
+        judged = [a for a in trace.info.assessments if a.source.source_id == f"bv-judge/{ARCHETYPE}@{meta['version']}"]
+        assert {a.name for a in judged} == {c.name for c in rubric.criteria}
+        for a in judged:  # schema-valid by construction: on the scale, or an error, never anything else
+            c = rubric.criterion(a.name)
+            assert (a.feedback.error is not None) or a.feedback.value in c.values
+            assert a.metadata["judge_version"] == meta["version"]
+        run_data = tracking_client(s)[0].get_run(run.run_id).data
+        if res.errors == 0:
+            assert "judge_determinism" in run_data.metrics and run_data.tags["bv.judge"].endswith(meta["version"])
+    # The proxy counted every judge request; the second evaluation makes none.
+    second = evaluate(s, "eval-v1")
+    assert second.requests == 0 and second.by_archetype[ARCHETYPE].skipped == 2
+    # A stale judge is refused with the command that fixes it.
+    (judges / "labels" / f"{ARCHETYPE}.jsonl").write_text("\n".join(labels[:6] + [labels[0].replace('"id": "', '"id": "x-')]) + "\n")
+    with pytest.raises(ConfigError, match="judge repo_maintenance is stale \\(the labels changed\\); run `beyond-vibes judges compile"):
+        evaluate(s, "eval-v1")
+    print(json.dumps(meta["agreement"]["compiled"], indent=None)[:300])
