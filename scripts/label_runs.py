@@ -116,12 +116,17 @@ SLUG_TEST = ("\n\nclass SlugifyTest(unittest.TestCase):\n    def test_basic(self
 
 def slug_steps(impl: str | None, test: str | None, final: str, imports: str = "import re\nimport unicodedata\n",
                extra: list | None = None) -> list[Step]:
+    """Imports go after the module docstring and the new test class before the `__main__` block, as a careful
+    person would put them (variants that do it differently say so in their code)."""
     steps = [Step(tool_calls=[{"name": "read", "arguments": {"path": "textutils.py"}}])]
-    if impl is not None:
-        steps.append(bash(f"python3 - <<'EOF'\nsrc = open('textutils.py').read()\nopen('textutils.py', 'w').write({imports!r} + src + '\\n\\n' + {impl!r})\nEOF\necho ok"))
+    if impl is not None:  # after the one-line module docstring, before the code
+        steps.append(bash("python3 - <<'EOF'\nlines = open('textutils.py').read().splitlines(True)\n"
+                          f"open('textutils.py', 'w').write(lines[0] + '\\n' + {imports!r} + ''.join(lines[1:]) + '\\n\\n' + {impl!r})"
+                          "\nEOF\necho ok"))
     if test is not None:
-        steps.append(bash(f"python3 - <<'EOF'\np = 'tests/test_textutils.py'\nsrc = open(p).read().replace('from textutils import ', 'from textutils import slugify, ')\n"
-                          f"open(p, 'w').write(src + {test!r})\nEOF\necho ok"))
+        steps.append(bash(f"python3 - <<'EOF'\np = 'tests/test_textutils.py'\nsrc = open(p).read().replace('from textutils import ', "
+                          f"'from textutils import slugify, ')\nbody, main = src.split('\\n\\nif __name__')\n"
+                          f"open(p, 'w').write(body.rstrip() + '\\n' + {test!r} + '\\n\\nif __name__' + main)\nEOF\necho ok"))
     steps += extra or []
     steps.append(bash(TESTS))
     steps.append(say(final))

@@ -179,7 +179,11 @@ def test_background_commands_end_with_the_run(settings, tmp_path):
 
 
 def test_a_crashing_agent_is_an_error_not_a_failed_task(settings, tmp_path):
-    fake = tmp_path / "pi"
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="bv-test-pi-"))  # where the agent's unprivileged user can run it
+    shared.chmod(0o755)
+    fake = shared / "pi"
     fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && { echo 0.0.0; exit 0; }\n"
                     "echo '{\"type\":\"session\"}'; echo 'Error: Cannot find module ./dist/cli.js' >&2; exit 3\n")
     fake.chmod(0o755)

@@ -3,6 +3,7 @@ one fresh store all land; one served model is loaded once and shared by several 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,8 +49,10 @@ def hostile_steps(dumps: Path) -> list[Step]:
 
 
 def test_hostile_agent_gets_no_secret_and_cannot_fake_success(settings, tmp_path):
-    dumps = tmp_path / "dumps"
-    dumps.mkdir()
+    import tempfile
+
+    dumps = Path(tempfile.mkdtemp(prefix="bv-test-dumps-"))  # in /tmp, writable by the agent's user
+    dumps.chmod(0o777)
     with ScriptedLLM(hostile_steps(dumps)) as llm:
         model, quant = load_catalog(write_catalog(tmp_path, [scripted_spec(llm)])).choose("scripted")
         result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings)
@@ -127,3 +130,31 @@ def test_one_served_model_many_runs(settings, tmp_path):
     log = Path(client.download_artifacts(servers[0].info.run_id, N.A_SERVER_LOG)).read_text()
     assert log.count("loading model") == 1 and log.count("stop processing") >= 3
     assert our_processes() == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching the agent to an unprivileged user needs a root harness")
+def test_the_agent_runs_as_an_unprivileged_user_and_cannot_escape_its_workspace(settings, tmp_path):
+    """Seen with the real 1.5B coder: pi's prompt mentions where pi is installed, and the model wrote its files there,
+    into this project. As `nobody` it can write only its workspace (and /tmp)."""
+    import pwd
+
+    target = REPO / "bv-escape-test.txt"
+    steps = [bash(f"id -un; echo pwned > {target}; echo exit=$?"),
+             bash(f"cat /proc/{os.getpid()}/environ | tr '\\0' '\\n' | grep -c HF_TOKEN; echo exit=$?"),
+             bash("echo mine > inside.txt && echo wrote-inside"),
+             Step(content="Done.")]
+    try:
+        with ScriptedLLM(steps) as llm:
+            model, quant = load_catalog(write_catalog(tmp_path, [scripted_spec(llm)])).choose("scripted")
+            result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings)
+        outputs = [r["body"]["messages"][-1]["content"] for r in llm.requests[1:]]
+        assert not target.exists()  # the project stayed untouched
+    finally:
+        target.unlink(missing_ok=True)
+    text = json.dumps(outputs)
+    assert pwd.getpwuid(65534).pw_name in text and "Permission denied" in text  # ran as nobody; the write failed
+    # /proc/<harness>/environ is unreadable for it: cat fails, grep counts 0 secrets.
+    assert "No such file or directory" not in text and text.count("Permission denied") >= 2
+    assert "wrote-inside" in text
+    diff = Path(tracking_client(settings)[0].download_artifacts(result.run_id, N.A_DIFF)).read_text()
+    assert "+mine" in diff  # its own workspace it can change

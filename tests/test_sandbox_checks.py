@@ -112,7 +112,12 @@ HOOKS = {  # each would run a program as soon as the harness runs git in the wor
 }
 
 
-def plant_hooks(repo, dump_dir):
+def as_agent(ws) -> dict:
+    """subprocess keywords that run a command as the workspace's agent user (when the harness is root)."""
+    return {"user": ws.user[0], "group": ws.user[1], "extra_groups": []} if ws.user else {}
+
+
+def plant_hooks(repo, dump_dir, **as_user):
     """What a hostile agent can do with write access to its workspace: programs that dump the environment,
     wired into every place git runs programs from, and attributes that route all files through them."""
     dump = dump_dir / "dump.sh"
@@ -123,8 +128,9 @@ def plant_hooks(repo, dump_dir):
     for hook in ("pre-commit", "post-checkout", "post-index-change", "reference-transaction"):
         (hooks / hook).write_text(f"#!/bin/sh\nenv > {dump_dir}/env-hook-{hook}-$$.txt\n")
         (hooks / hook).chmod(0o755)
+    dump_dir.chmod(0o777)  # the agent's user writes its dumps here
     for key, value in HOOKS.items():
-        subprocess.run(["git", "config", key, value.format(dump=dump, hooks=hooks)], cwd=repo, check=True)
+        subprocess.run(["git", "config", key, value.format(dump=dump, hooks=hooks)], cwd=repo, check=True, **as_user)
     (repo / ".gitattributes").write_text("* filter=evil diff=evil\n")
     info = repo / ".git" / "info" / "attributes"
     info.write_text("* filter=evil diff=evil\n")
@@ -137,16 +143,16 @@ def test_harness_git_runs_no_agent_planted_program_and_sees_through_commits(tmp_
     dumps.mkdir()
     task = load_task("fix_failing_test", REPO / "tasks")
     with workspace(task) as ws:
-        plant_hooks(ws.repo, dumps)
+        plant_hooks(ws.repo, dumps, **as_agent(ws))
         # The agent games the task: rewrites the test, commits it (so HEAD moves), and "fixes" nothing.
         test_file = ws.repo / "tests" / "test_mathutils.py"
         test_file.write_text(test_file.read_text().replace("assertEqual", "assertTrue or self.assertEqual"))
         subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "commit", "-qam", "tests fixed"], cwd=ws.repo,
-                       env={**ws.env, "GIT_CONFIG_GLOBAL": "/dev/null"}, check=True, capture_output=True)
+                       env={**ws.env, "GIT_CONFIG_GLOBAL": "/dev/null"}, check=True, capture_output=True, **as_agent(ws))
         for f in dumps.glob("env-*"):
             f.unlink()  # only the harness's own git use counts below
         diff = ws.diff()
-        checks = {c.name: c for c in run_checks(task.checks, ws.repo, ws.check_env)}
+        checks = {c.name: c for c in run_checks(task.checks, ws.repo, ws.check_env, ws.user)}
     assert sorted(p.name for p in dumps.glob("env-*")) == []  # no planted program ran
     assert "tests/test_mathutils.py" in diff  # the committed change is still a change against the base commit
     assert checks["tests_untouched"].passed is False

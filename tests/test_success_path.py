@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -108,7 +110,11 @@ def test_no_secret_reaches_the_agent_or_mlflow(settings, success_run):
 
 def test_secrets_in_a_task_check_environment(settings, tmp_path, mathutils_repo):
     """A task check dumps its environment (the agent's): none of the secrets are in it."""
-    dump = tmp_path / "check_env.txt"
+    import tempfile
+
+    shared = tempfile.mkdtemp(prefix="bv-test-dump-")  # in /tmp, where the agent's user can write
+    os.chmod(shared, 0o777)
+    dump = Path(shared) / "check_env.txt"
     task_file = write_task(tmp_path, "dump_env", repository={"path": str(mathutils_repo)},
                            checks=[{"name": "dump", "command": f"env > {dump}"}])
     with ScriptedLLM([Step(content="Nothing to do.")]) as llm:

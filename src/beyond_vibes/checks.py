@@ -26,9 +26,11 @@ class CheckResult:
         return asdict(self)
 
 
-def run_check(check: Check, cwd: Path, env: dict[str, str]) -> CheckResult:
+def run_check(check: Check, cwd: Path, env: dict[str, str], user: tuple[int, int] | None = None) -> CheckResult:
+    """One check, as the agent's user when there is one: the workspace is hostile (a planted conftest.py runs
+    with whatever rights the check has)."""
     start = time.monotonic()
-    proc = spawn(["bash", "-c", check.command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+    proc = spawn(["bash", "-c", check.command], cwd=cwd, env=env, user=user, stdout=subprocess.PIPE,
                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         out, _ = proc.communicate(timeout=check.timeout_s)
@@ -44,6 +46,6 @@ def run_check(check: Check, cwd: Path, env: dict[str, str]) -> CheckResult:
     return CheckResult(check.name, check.command, code == 0, code, time.monotonic() - start, text[-TAIL_CHARS:])
 
 
-def run_checks(checks: list[Check], cwd: Path, env: dict[str, str]) -> list[CheckResult]:
+def run_checks(checks: list[Check], cwd: Path, env: dict[str, str], user: tuple[int, int] | None = None) -> list[CheckResult]:
     """`env` is the workspace's `check_env`: the agent's variables, BV_BASE_COMMIT and the harness's git."""
-    return [run_check(c, cwd, env) for c in checks]
+    return [run_check(c, cwd, env, user) for c in checks]

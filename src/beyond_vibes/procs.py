@@ -107,10 +107,15 @@ def _child_setup() -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(cmd: list[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+def spawn(cmd: list[str], env: dict[str, str] | None = None, user: tuple[int, int] | None = None,
+          **kwargs) -> subprocess.Popen:
     """Popen in a new session (its own process group), labelled with a tag every descendant inherits, tied
-    to the harness's life. Note: the parent-death signal fires when the *thread* that spawned the child exits,
-    so long-lived children (servers) are started by the thread that owns them for their whole life."""
+    to the harness's life, optionally as another (unprivileged) `user` = (uid, gid). Note: the parent-death
+    signal fires when the *thread* that spawned the child exits, so long-lived children (servers) are started by
+    the thread that owns them for their whole life. (Python sets the ids before our preexec hook, which matters:
+    a change of user clears the parent-death signal.)"""
+    if user is not None:
+        kwargs.update(user=user[0], group=user[1], extra_groups=[])
     global _subreaper
     if not _subreaper:
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)

@@ -84,6 +84,36 @@ class HarnessGit:
         return out.stdout
 
 
+def agent_user() -> tuple[int, int] | None:
+    """The unprivileged user the agent and the checks run as when the harness runs as root (BV_AGENT_USER, default
+    `nobody`; empty to keep root): then the agent can write only its workspace and /tmp, and cannot read the
+    harness's environment (/proc/<pid>/environ) or root's files. None when the harness is not root (it cannot
+    switch users; run the agent in a container for that isolation)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    name = os.environ.get("BV_AGENT_USER", "nobody")
+    if not name:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ConfigError(f"BV_AGENT_USER: no user {name!r} on this machine; create it, or set BV_AGENT_USER= to run "
+                          "the agent as root") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def hand_over(path: Path, user: tuple[int, int] | None) -> None:
+    """Give the agent's user a folder tree (its workspace, home, config)."""
+    if user is None:
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, *user, follow_symlinks=False)
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), *user, follow_symlinks=False)
+
+
 @dataclass
 class Workspace:
     root: Path  # the agent's scratch: its config and home
@@ -91,6 +121,7 @@ class Workspace:
     commit: str  # the pinned base commit
     env: dict[str, str]  # the agent's environment
     git: HarnessGit  # the harness's view of the repo (never the agent's .git)
+    user: tuple[int, int] | None = None  # (uid, gid) the agent and the checks run as; None: the harness's own
 
     @property
     def check_env(self) -> dict[str, str]:
@@ -205,7 +236,8 @@ def workspace_slot(task: Task) -> Iterator[Path]:
     model's prompt, so a random temp name would make two runs of one experiment differ in their prompt (and,
     at temperature 0, in their outcome). Concurrent runs take the next free slot: <tmp>/bv-workspaces/<task>-<n>."""
     base = Path(tempfile.gettempdir()) / "bv-workspaces"
-    base.mkdir(mode=0o700, exist_ok=True)
+    base.mkdir(mode=0o711, exist_ok=True)
+    base.chmod(0o711)  # the agent's user may pass through to its own slot, not list the others
     for slot in itertools.count():
         fd = os.open(base / f".{task.name}-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -226,14 +258,18 @@ def workspace_slot(task: Task) -> Iterator[Path]:
 @contextmanager
 def workspace(task: Task, keep: bool = False) -> Iterator[Workspace]:
     """The agent's workspace; with `keep`, it is moved aside afterwards (`Workspace.root` says where)."""
-    private = Path(tempfile.mkdtemp(prefix="bv-harness-"))  # 0700, outside the agent's folders
+    user = agent_user()
+    private = Path(tempfile.mkdtemp(prefix="bv-harness-"))  # outside the agent's folders, owned by the harness
+    if user is not None:
+        private.chmod(0o755)  # the checks (as the agent's user) read the base commit from it; nobody else writes it
     try:
         with workspace_slot(task) as root:
             repo = root / "repo"
             git, commit = checkout(task, private, repo)
             home = root / "home"
             (home / "tmp").mkdir(parents=True)
-            ws = Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git)
+            hand_over(root, user)
+            ws = Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git, user=user)
             try:
                 yield ws
             finally:

@@ -181,7 +181,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
                     endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, served.context_window, endpoint_max)
                     job = AgentJob(workspace=ws.repo, scratch=ws.root, prompt=plan.prompt, system_prompt=task.system_prompt,
                                    tools=task.tools, max_turns=plan.max_turns, timeout_s=plan.timeout_s, env=ws.env,
-                                   abort=server.dead)
+                                   abort=server.dead, user=ws.user)
                     try:
                         rec.agent = plan.agent.run(job, endpoint)
                     finally:
@@ -192,7 +192,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
         failure = server.failure()
         rec.diff = ws.diff()
         rec.checks_started_at = time.time()
-        rec.checks = run_checks(task.checks, ws.repo, ws.check_env)
+        rec.checks = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
         rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
         # The run did its job unless the harness, the server or the agent broke: then MLflow says FAILED too.
         terminal = "FAILED" if rec.status == N.STATUS_ERROR else "FINISHED"

@@ -191,6 +191,14 @@ def _worker_main() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the harness was killed: nothing left to record for (even mid-import)
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything MLflow prints goes to stderr, never into the results pipe
     sys.stdout = sys.stderr

@@ -48,9 +48,9 @@ def validate_task(task: Task) -> Soundness:
         result.problem = "no checks"
         return result
     with workspace(task) as ws:
-        result.before = run_checks(task.checks, ws.repo, ws.check_env)
+        result.before = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
         apply_solution(task, ws)
-        result.after = run_checks(task.checks, ws.repo, ws.check_env)
+        result.after = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
     if all(c.passed for c in result.before):
         result.problem = "every check already passes on the untouched repository (nothing for the agent to do)"
     elif not all(c.passed for c in result.after):

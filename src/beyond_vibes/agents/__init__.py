@@ -99,6 +99,7 @@ class AgentJob:
     timeout_s: float
     env: dict[str, str]  # already scrubbed: the agent sees exactly this
     abort: threading.Event | None = None  # set by the harness (the model server died): stop the agent now
+    user: tuple[int, int] | None = None  # (uid, gid) to run as: the workspace's unprivileged user
 
 
 class Agent(Protocol):

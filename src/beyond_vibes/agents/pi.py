@@ -14,6 +14,7 @@ from pathlib import Path
 from beyond_vibes.agents import AgentEndpoint, AgentEvent, AgentJob, AgentResult, ToolCall, Turn
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.procs import spawn, stop_group
+from beyond_vibes.sandbox import hand_over
 from beyond_vibes.settings import Settings
 
 PROVIDER = "beyondvibes"
@@ -107,6 +108,7 @@ class PiAgent:
         (agent_dir / "settings.json").write_text(json.dumps(PI_SETTINGS, indent=2))
         extension = agent_dir / "bv_turn_limit.ts"
         extension.write_text(resources.files("beyond_vibes.agents").joinpath("pi_turn_limit.ts").read_text())
+        hand_over(agent_dir, job.user)  # pi writes lock files beside its settings
         env = {**job.env, "PI_CODING_AGENT_DIR": str(agent_dir), "PI_OFFLINE": "1", "PI_SKIP_VERSION_CHECK": "1",
                "BV_MAX_TURNS": str(job.max_turns)}
         cmd = pi_command(self.binary(), job, endpoint, extension)
@@ -114,7 +116,8 @@ class PiAgent:
         stderr_path = job.scratch / "pi.stderr"
         with stderr_path.open("wb") as stderr:
             try:
-                proc = spawn(cmd, cwd=job.workspace, env=env, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL)
+                proc = spawn(cmd, cwd=job.workspace, env=env, user=job.user, stdout=subprocess.PIPE, stderr=stderr,
+                             stdin=subprocess.DEVNULL)
             except OSError as e:
                 raise SimulationError(f"could not start pi ({cmd[0]}): {e}") from e
             done = threading.Event()

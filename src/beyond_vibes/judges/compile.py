@@ -96,8 +96,9 @@ def make_optimizer(name: str, rubric: Rubric, lm, seed: int):
         value = score_match(rubric, gold_of(rubric, ex), predicted_of(rubric, pred))
         return value >= 0.75 if trace is not None else value  # bootstrapping keeps demos that (nearly) agree
 
+    # Few demos: each is a whole record (~1k tokens) in every judge prompt, and a small local judge has an 8k context.
     if name == "bootstrap":
-        return dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=2, max_labeled_demos=4, max_rounds=1)
+        return dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=1, max_labeled_demos=2, max_rounds=1)
     if name == "mipro":
         return dspy.MIPROv2(metric=metric, prompt_model=lm, task_model=lm, auto=None, num_candidates=3,
                             max_bootstrapped_demos=2, max_labeled_demos=2, seed=seed, num_threads=1, verbose=False)
