@@ -89,7 +89,8 @@ def test_human_assessments_in_mlflow_are_labels(settings, tmp_path, monkeypatch)
 def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(settings, tmp_path):
     judges = tmp_path / "judges"
     shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled"))
-    catalog = write_catalog(tmp_path, [{**SMOLLM, "engine": {"ctx": 8192, "threads": 2, "parallel": 2}}])
+    (tmp_path / "judge").mkdir()
+    catalog = write_catalog(tmp_path / "judge", [{**SMOLLM, "engine": {"ctx": 8192, "threads": 2, "parallel": 2}}])
     s = settings.model_copy(update={"judges_dir": judges, "models_file": catalog, "judge_model": "smollm2-135m"})
     # Small labels file of real records (the shipped ones, trimmed to 7) so compile stays short on a CPU.
     labels = (REPO / "judges" / "labels" / f"{ARCHETYPE}.jsonl").read_text().splitlines()[:7]
