@@ -21,12 +21,31 @@ class Engine(str, Enum):
     vulkan = "vulkan"
 
 
+DEFAULT_IMAGES = {  # the official llama.cpp server images; pin a tag or digest in models.yaml `engines`
+    Engine.cpu: "ghcr.io/ggml-org/llama.cpp:server",
+    Engine.cuda: "ghcr.io/ggml-org/llama.cpp:server-cuda",
+    Engine.rocm: "ghcr.io/ggml-org/llama.cpp:server-rocm",
+    Engine.vulkan: "ghcr.io/ggml-org/llama.cpp:server-vulkan",
+}
+
+
+class EngineSpec(BaseModel):
+    """Where an engine's llama-server comes from: a binary for the process runtime, an image for containers."""
+
+    model_config = ConfigDict(extra="forbid")
+    binary: str | None = None  # e.g. a CUDA build of llama-server
+    bench_binary: str | None = None  # its llama-bench (default: beside the binary)
+    image: str | None = None  # tag or digest; default: the official image for the engine
+    gpus: str = "all"  # "all" or comma-separated GPU ids, for GPU engines
+
+
 class EngineConfig(BaseModel):
     """How llama-server runs a model: these become its command-line arguments."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = "default"
     engine: Engine = Engine.cpu
+    runtime: Literal["process", "container"] = "process"
     ctx: PositiveInt = 8192  # pi's system prompt and tool schemas alone are ~5k tokens
     threads: PositiveInt | None = None
     batch: PositiveInt | None = None
@@ -52,6 +71,10 @@ class EngineConfig(BaseModel):
             if value is not None:
                 args += [flag, str(value)]
         return args + list(self.extra_args)
+
+    def flags(self) -> dict:
+        """What changes the outcome (the run key): everything but where the binary or image came from."""
+        return self.model_dump(mode="json", exclude={"name"})
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
@@ -153,10 +176,30 @@ class Model(BaseModel):
         return self
 
 
+class EngineOverlay(BaseModel):
+    """A named engine config in models.yaml: only the flags it sets change the model's own engine settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    engine: Engine | None = None
+    runtime: Literal["process", "container"] | None = None
+    ctx: PositiveInt | None = None
+    threads: PositiveInt | None = None
+    batch: PositiveInt | None = None
+    ubatch: PositiveInt | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    n_gpu_layers: int | None = None
+    parallel: PositiveInt | None = None
+    flash_attn: Literal["on", "off", "auto"] | None = None
+    extra_args: list[str] | None = None
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bucket: str | None = None
     default: str | None = None
+    engines: dict[Engine, EngineSpec] = Field(default_factory=dict)  # how each engine is served
+    engine_configs: dict[str, EngineOverlay] = Field(default_factory=dict)  # named flag sets (--engine-config)
     models: list[Model]
     path: Path = Field(default=Path("models.yaml"), exclude=True)
 
@@ -169,6 +212,31 @@ class Catalog(BaseModel):
         if self.default and self.default not in names:
             raise ValueError(f"default {self.default!r} is not a model in this file ({', '.join(names)})")
         return self
+
+    def engine_for(self, model: Model, engine: str | None = None, config: str | None = None,
+                   runtime: str | None = None) -> EngineConfig:
+        """The model's engine settings with a named engine config laid over them, then --engine / --runtime."""
+        resolved = model.engine
+        if config is not None:
+            overlay = self.engine_configs.get(config)
+            if overlay is None:
+                known = ", ".join(self.engine_configs) or "none defined"
+                raise ConfigError(f"{self.path}: engine_configs: no engine config {config!r}; choose one of {known}")
+            resolved = resolved.model_copy(update={**overlay.model_dump(exclude_unset=True), "name": config})
+        if engine is not None:
+            try:
+                resolved = resolved.model_copy(update={"engine": Engine(engine)})
+            except ValueError:
+                raise ConfigError(f"--engine: unknown engine {engine!r}; choose one of {', '.join(e.value for e in Engine)}") from None
+        if runtime is not None:
+            if runtime not in ("process", "container"):
+                raise ConfigError(f"--runtime: unknown runtime {runtime!r}; choose one of process, container")
+            resolved = resolved.model_copy(update={"runtime": runtime})
+        return resolved
+
+    def engine_spec(self, engine: Engine) -> EngineSpec:
+        spec = self.engines.get(engine, EngineSpec())
+        return spec if spec.image else spec.model_copy(update={"image": DEFAULT_IMAGES[engine]})
 
     def model(self, name: str) -> Model:
         for m in self.models:

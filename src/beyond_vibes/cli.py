@@ -86,8 +86,12 @@ def _catalog_and_settings(config: str | None):
 @click.option("--config", default=None, type=click.Path(), help="models.yaml to use (default: BV_MODELS_FILE or ./models.yaml).")
 @click.option("--experiment", default=None, help="MLflow experiment name (default: beyond-vibes).")
 @click.option("--keep-workspace", is_flag=True, help="Keep the agent's workspace for inspection.")
+@click.option("--engine", default=None, help="llama.cpp engine: cpu, cuda, rocm or vulkan (default: the model's).")
+@click.option("--engine-config", default=None, help="A named engine config from models.yaml (engine_configs).")
+@click.option("--runtime", default=None, help="process (a llama-server binary) or container (default: the model's).")
 @handle_errors
-def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace) -> None:
+def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace,
+             engine, engine_config, runtime) -> None:
     """Run one coding-agent simulation on a model and record it in MLflow."""
     from beyond_vibes.simulate import SimulateOptions, simulate as run_simulation
     from beyond_vibes.summary import summary_table
@@ -102,8 +106,10 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     chosen, chosen_quant = catalog.choose(model, quant, provider)
     the_task.render_prompt(variables)  # a missing {var} fails before any download
     tracking_worker(settings)  # MLflow opens the store in its own process, on the other core, meanwhile
+    resolved_engine = catalog.engine_for(chosen, engine, engine_config, runtime) if chosen.is_local else None
     opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
-                           keep_workspace=keep_workspace)
+                           keep_workspace=keep_workspace, engine=resolved_engine,
+                           engine_spec=catalog.engine_spec(resolved_engine.engine) if resolved_engine else None)
     models_dir = catalog.path.resolve().parent
     resolved = resolve_model(chosen, chosen_quant, settings, base_dir=models_dir)  # progress bars when it downloads
     with signals_as_interrupt(), console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
@@ -152,6 +158,58 @@ def download(model, quant, dry_run, include_mmproj, config) -> None:
     except ChecksumError as e:
         raise SimulationError(str(e)) from None
     console.print(f"mirrored {len(report.uploaded)} file(s), {report.bytes_uploaded / 1e9:.2f} GB; {len(report.skipped)} already up to date")
+
+
+@main.group()
+def engines() -> None:
+    """llama.cpp engines (cpu, cuda, rocm, vulkan): their binaries and images, the GPUs and container engine seen."""
+
+
+@engines.command("list")
+@click.option("--config", default=None, type=click.Path())
+@handle_errors
+def engines_list(config) -> None:
+    """Each engine with its process binary and container image, and what this host can run."""
+    from beyond_vibes.engines import survey
+
+    report = survey(get_settings(), _catalog(config))
+    table = Table("engine", "process binary", "devices it sees", "container image", "image here", "host GPU")
+    for e in report.engines:
+        table.add_row(e.engine, e.binary or "-", e.devices, e.image, e.image_state, e.host)
+    console.print(table)
+    console.print(f"container engine: {report.container_engine}")
+    console.print(f"GPU tools: {report.gpu_tools}")
+    if report.engine_configs:
+        console.print(f"engine configs: {', '.join(report.engine_configs)}")
+
+
+@main.command()
+@click.option("--model", default=None)
+@click.option("--quant", default=None)
+@click.option("--engine", default=None, help="cpu, cuda, rocm or vulkan (default: the model's).")
+@click.option("--engine-config", default=None)
+@click.option("--runtime", default=None, help="process or container (default: the model's).")
+@click.option("--repetitions", default=3, show_default=True, type=click.IntRange(min=2))
+@click.option("--config", default=None, type=click.Path())
+@click.option("--experiment", default=None)
+@handle_errors
+def speed(model, quant, engine, engine_config, runtime, repetitions, config, experiment) -> None:
+    """Raw engine speed with llama-bench (pp512 / tg128 tokens/s with their spread), recorded as an MLflow run."""
+    from beyond_vibes.speed import run_speed
+
+    catalog, settings = _catalog_and_settings(config)
+    chosen, chosen_quant = catalog.choose(model, quant)
+    if not chosen.is_local:
+        raise ConfigError(f"speed: {chosen.name} is an API model; llama-bench measures local models")
+    eng = catalog.engine_for(chosen, engine, engine_config, runtime)
+    with console.status(f"llama-bench on {chosen.name}:{chosen_quant} ({eng.engine.value}, {eng.runtime})..."):
+        r = run_speed(settings, chosen, chosen_quant, eng, catalog.engine_spec(eng.engine), repetitions,
+                      models_dir=catalog.path.resolve().parent, experiment=experiment)
+    table = Table("test", "tokens/s", "spread (stddev)", "repetitions")
+    for t in r.tests:
+        table.add_row(t.name, f"{t.tps:.1f}", f"{t.stddev:.1f}", str(t.n))
+    console.print(table)
+    console.print(f"llama.cpp build {r.build}; MLflow run {r.run_id}")
 
 
 @main.group()

@@ -8,6 +8,7 @@ proxy on it; every run it served carries `bv.server_id` (= the server's MLflow r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from beyond_vibes import names as N
-from beyond_vibes.catalog import EngineConfig, Model
+from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
 from beyond_vibes.procs import deferred_signals
 from beyond_vibes.redact import Redactor
 from beyond_vibes.runtime import Server, get_runtime
@@ -58,16 +59,27 @@ class ServedModel:
         return sha256_file(t) if t else None
 
 
-def runtime_name(model: Model) -> str:
-    return "process" if model.is_local else "api"
+def runtime_name(model: Model, engine: EngineConfig | None = None) -> str:
+    if not model.is_local:
+        return "api"
+    return (engine or model.engine).runtime
 
 
 def preflight(model: Model, quant: str | None, settings: Settings, models_dir: Path | None = None,
-              resolved: ResolvedModel | None = None) -> ResolvedModel:
-    """Everything about the model that bad input can break, checked before anything starts or is recorded."""
+              resolved: ResolvedModel | None = None, engine: EngineConfig | None = None,
+              spec: EngineSpec | None = None) -> ResolvedModel:
+    """Everything about the model and its engine that bad input can break (the file, the binary or image, the
+    GPU, a key), checked before anything starts or is recorded."""
+    engine = engine or model.engine
     resolved = resolved or resolve_model(model, quant, settings, base_dir=models_dir)
-    get_runtime(runtime_name(model), settings).preflight(resolved)
+    get_runtime(runtime_name(model, engine), settings).preflight(resolved, engine, spec or default_spec(engine))
     return resolved
+
+
+def default_spec(engine: EngineConfig) -> EngineSpec:
+    from beyond_vibes.catalog import DEFAULT_IMAGES
+
+    return EngineSpec(image=DEFAULT_IMAGES[engine.engine])
 
 
 def owner_tags() -> dict[str, str]:
@@ -78,15 +90,18 @@ def owner_tags() -> dict[str, str]:
 @contextmanager
 def serve_model(model: Model, quant: str | None, settings: Settings, engine: EngineConfig | None = None,
                 models_dir: Path | None = None, resolved: ResolvedModel | None = None,
-                experiment: str | None = None) -> Iterator[ServedModel]:
+                experiment: str | None = None, spec: EngineSpec | None = None) -> Iterator[ServedModel]:
+    """`engine` (default: the model's own) says how to run llama-server; `spec` where it comes from (a binary for
+    the process runtime, an image for containers; default: setup.sh's build, the official images)."""
     engine = engine or model.engine
-    resolved = preflight(model, quant, settings, models_dir, resolved)
-    runtime = get_runtime(runtime_name(model), settings)
+    spec = spec or default_spec(engine)
+    resolved = preflight(model, quant, settings, models_dir, resolved, engine, spec)
+    runtime = get_runtime(runtime_name(model, engine), settings)
     if runtime.name != "api":
         from beyond_vibes.tracking import tracking_worker
 
         tracking_worker(settings)  # start the recording process now: it opens the store while the model loads
-    with runtime.serve(resolved, engine) as server:
+    with runtime.serve(resolved, engine, spec) as server:
         served = ServedModel(model, quant, resolved, engine, server)
         if runtime.name == "api":
             yield served
@@ -125,7 +140,8 @@ def server_info(served: ServedModel) -> dict:
     return {
         "tags": {N.TAG_KIND: "server", N.TAG_SERVER_ID: served.server_id, N.TAG_MODEL: m.name, N.TAG_FAMILY: m.family,
                  N.TAG_QUANT: served.quant or "", N.TAG_ENGINE: s.engine, N.TAG_RUNTIME: s.runtime, **owner_tags()},
-        "params": {N.PARAM_LLAMA_BUILD: s.build, N.PARAM_ENGINE_ARGS: " ".join(s.engine_args),
+        "params": {N.PARAM_LLAMA_BUILD: s.build, N.PARAM_ENGINE_ARGS: " ".join(s.engine_args), N.PARAM_IMAGE: s.image,
+                   N.PARAM_ENGINE_FLAGS: json.dumps(served.engine.flags(), sort_keys=True),
                    N.PARAM_ENGINE_CONFIG: served.engine.name, N.PARAM_MODEL_SHA256: r.sha256, N.PARAM_MODEL_SOURCE: r.source,
                    N.PARAM_MODEL_FILE: r.path.name if r.path else None,
                    N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256, N.PARAM_PARALLEL: s.parallel},

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     judge_base_url: str | None = Field(default=None, alias="JUDGE_BASE_URL")
     judge_api_key: SecretStr | None = Field(default=None, alias="JUDGE_API_KEY")
 
+    docker_host: str | None = Field(default=None, alias="DOCKER_HOST")  # Docker, or podman's Docker API socket
     llama_server_bin: Path | None = Field(default=None, alias="LLAMA_SERVER_BIN")
     pi_bin: Path | None = Field(default=None, alias="PI_BIN")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from beyond_vibes import names as N
 from beyond_vibes.agents import Agent, AgentEndpoint, AgentJob, AgentResult, get_agent
-from beyond_vibes.catalog import EngineConfig, Model
+from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
 from beyond_vibes.checks import CheckResult, run_checks
 from beyond_vibes.procs import deferred_signals, interrupt_reason
 from beyond_vibes.runkey import run_key
@@ -35,7 +35,8 @@ class SimulateOptions:
     max_turns: int | None = None
     timeout_s: float | None = None
     agent: str = "pi"
-    engine: EngineConfig | None = None  # overrides the model's own
+    engine: EngineConfig | None = None  # overrides the model's own (Catalog.engine_for)
+    engine_spec: EngineSpec | None = None  # where the engine comes from (Catalog.engine_spec)
     repeat: int = 0
     experiment: str | None = None
     keep_workspace: bool = False
@@ -96,7 +97,8 @@ def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, re
     return run_key(
         task=task.name, task_sha256=task.file_sha256, prompt=plan.prompt, repo_commit=commit, model=m.name,
         quant=served.quant, model_sha256=served.resolved.sha256, chat_template_sha256=served.chat_template_sha256,
-        engine=served.engine.model_dump(mode="json") if m.is_local else {"base_url": m.base_url, "model_id": m.model_id},
+        engine=served.engine.flags() if m.is_local else {"base_url": m.base_url, "model_id": m.model_id},
+        image=served.server.image,
         runtime=served.runtime, llama_build=served.server.build, sampling=m.sampling.model_dump(mode="json"),
         max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
         repeat=repeat,
@@ -108,9 +110,10 @@ def simulate(task: Task, model: Model, quant: str | None, settings: Settings, op
     """One simulation on a server of its own (started, recorded and stopped here)."""
     opts = options or SimulateOptions()
     _plan(task, settings, opts)  # fail on bad task input before a model server starts
-    resolved = preflight(model, quant, settings, models_dir, resolved)
+    engine = opts.engine or model.engine
+    resolved = preflight(model, quant, settings, models_dir, resolved, engine, opts.engine_spec)
     tracking_worker(settings)  # the recording process opens the store meanwhile
-    with serve_model(model, quant, settings, opts.engine, models_dir, resolved, opts.experiment) as served:
+    with serve_model(model, quant, settings, engine, models_dir, resolved, opts.experiment, opts.engine_spec) as served:
         return run_simulation(task, served, settings, opts)
 
 
@@ -158,6 +161,8 @@ def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: S
         N.PARAM_LLAMA_BUILD: server.build if model.is_local else None,
         N.PARAM_ENGINE_ARGS: " ".join(server.engine_args) if model.is_local else None,
         N.PARAM_ENGINE_CONFIG: served.engine.name if model.is_local else None,
+        N.PARAM_ENGINE_FLAGS: json.dumps(served.engine.flags(), sort_keys=True) if model.is_local else None,
+        N.PARAM_IMAGE: server.image,
         N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
         N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
     }

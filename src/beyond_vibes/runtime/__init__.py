@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from beyond_vibes.catalog import EngineConfig
+from beyond_vibes.catalog import EngineConfig, EngineSpec
 from beyond_vibes.registry import pick
 from beyond_vibes.runtime.probe import MemorySampler
 from beyond_vibes.settings import Settings
@@ -30,6 +30,7 @@ class Server:
     log_path: Path | None = None
     pid: int | None = None
     parallel: int = 1  # requests the server decodes at once
+    image: str | None = None  # the container image (by digest) that serves, for the container runtime
     memory: MemorySampler | None = None  # peak RSS/VRAM of the server's processes (None: not measurable)
     # Set when the server dies on its own; `failure()` says how ("llama-server exited with signal 9 (SIGKILL)").
     dead: threading.Event = field(default_factory=threading.Event)
@@ -50,11 +51,11 @@ class Server:
 class Runtime(Protocol):
     name: str
 
-    def preflight(self, model: ResolvedModel) -> None:
-        """Raise ConfigError for anything missing (binary, key) before a run is recorded."""
+    def preflight(self, model: ResolvedModel, engine: EngineConfig, spec: EngineSpec) -> None:
+        """Raise ConfigError for anything missing (binary, image, GPU, key) before a run is recorded."""
         ...
 
-    def serve(self, model: ResolvedModel, engine: EngineConfig) -> AbstractContextManager[Server]: ...
+    def serve(self, model: ResolvedModel, engine: EngineConfig, spec: EngineSpec) -> AbstractContextManager[Server]: ...
 
 
 def _process(settings: Settings) -> Runtime:
@@ -63,13 +64,19 @@ def _process(settings: Settings) -> Runtime:
     return ProcessRuntime(settings)
 
 
+def _container(settings: Settings) -> Runtime:
+    from beyond_vibes.runtime.container import ContainerRuntime
+
+    return ContainerRuntime(settings)
+
+
 def _api(settings: Settings) -> Runtime:
     from beyond_vibes.runtime.api import ApiRuntime
 
     return ApiRuntime(settings)
 
 
-RUNTIMES: dict[str, Callable[[Settings], Runtime]] = {"process": _process, "api": _api}
+RUNTIMES: dict[str, Callable[[Settings], Runtime]] = {"process": _process, "container": _container, "api": _api}
 
 
 def get_runtime(name: str, settings: Settings) -> Runtime:

@@ -29,11 +29,11 @@ class ApiRuntime:
             )
         return key
 
-    def preflight(self, model: ResolvedModel) -> None:
+    def preflight(self, model: ResolvedModel, engine: EngineConfig | None = None, spec=None) -> None:
         self.api_key(model)
 
     @contextmanager
-    def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
+    def serve(self, model: ResolvedModel, engine: EngineConfig, spec=None) -> Iterator[Server]:
         m = model.model
         key = self.api_key(model)
         yield Server(base_url=m.base_url.rstrip("/"), model_id=m.model_id, runtime=self.name, engine="api", build="api", api_key=key)

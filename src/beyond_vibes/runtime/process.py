@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -10,9 +11,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from beyond_vibes.catalog import EngineConfig
+from beyond_vibes.catalog import Engine, EngineConfig, EngineSpec
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.procs import spawn, stop_group
 from beyond_vibes.runtime import Server
@@ -24,16 +26,37 @@ _BIND_ERRORS = ("couldn't bind", "address already in use", "failed to bind")
 BIND_ATTEMPTS = 4
 
 
+def server_args(model_path: str, template_path: str | None, alias: str, engine: EngineConfig, host: str,
+                port: int) -> list[str]:
+    """llama-server's arguments, the same for every runtime (only paths and the address differ)."""
+    args = ["--model", model_path, "--host", host, "--port", str(port), "--alias", alias,
+            "--jinja",  # chat template with tool calling, which agents need
+            "--metrics", "--no-webui"]
+    if template_path is not None:
+        args += ["--chat-template-file", template_path]
+    if engine.engine == Engine.cpu:
+        args += ["--device", "none"]  # a CPU run stays on the CPU even with a GPU build
+    return args + engine.server_args()
+
+
 def llama_server_command(binary: Path, model: ResolvedModel, engine: EngineConfig, port: int) -> list[str]:
-    cmd = [
-        str(binary), "--model", str(model.path), "--host", "127.0.0.1", "--port", str(port),
-        "--alias", model.model.name,
-        "--jinja",  # chat template with tool calling, which agents need
-        "--metrics", "--no-webui",
-    ]
-    if model.chat_template is not None:
-        cmd += ["--chat-template-file", str(model.chat_template)]
-    return cmd + engine.server_args()
+    template = str(model.chat_template) if model.chat_template is not None else None
+    return [str(binary), *server_args(str(model.path), template, model.model.name, engine, "127.0.0.1", port)]
+
+
+# How each GPU backend names its devices in `llama-server --list-devices` ("CUDA0: NVIDIA H100 ...").
+DEVICE_PREFIX = {Engine.cuda: ("CUDA",), Engine.rocm: ("ROCm", "HIP"), Engine.vulkan: ("Vulkan",)}
+
+
+@lru_cache(maxsize=16)
+def list_devices(binary: str) -> tuple[str, ...]:
+    try:
+        out = subprocess.run([binary, "--list-devices"], capture_output=True, text=True, timeout=60,
+                             env=scrubbed_environ())
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(line.strip() for line in (out.stdout + out.stderr).splitlines()
+                 if re.match(r"^\s+\w+\d+:", line))
 
 
 def exit_description(name: str, returncode: int) -> str:
@@ -53,16 +76,32 @@ class ProcessRuntime:
         self.settings = settings
         self.health_timeout_s = health_timeout_s
 
-    def binary(self) -> Path:
+    def binary(self, engine: EngineConfig | None = None, spec: EngineSpec | None = None) -> Path:
+        kind = engine.engine if engine is not None else Engine.cpu
+        if spec is not None and spec.binary:
+            binary = Path(spec.binary).expanduser()
+            if not binary.exists():
+                raise ConfigError(f"engines.{kind.value}.binary: {binary} does not exist")
+            return binary
+        if kind != Engine.cpu:
+            raise ConfigError(f"engine {kind.value}: no llama-server binary for it; set engines.{kind.value}.binary in "
+                              f"models.yaml to a {kind.value.upper()} build, or use --runtime container")
         binary = self.settings.find_llama_server()
         if binary is None:
             raise ConfigError("llama-server not found: run ./setup.sh, or set LLAMA_SERVER_BIN to its path")
         return binary
 
-    def preflight(self, model: ResolvedModel) -> None:
-        self.binary()
+    def preflight(self, model: ResolvedModel, engine: EngineConfig | None = None, spec: EngineSpec | None = None) -> None:
+        binary = self.binary(engine, spec)
         if model.path is None:
             raise ConfigError(f"model {model.model.name} has no local file to serve")
+        if engine is not None and engine.engine != Engine.cpu:
+            # What serves the run is what the binary can do, not what the config says: a CPU build is not "cuda".
+            devices = list_devices(str(binary))
+            if not any(d.startswith(DEVICE_PREFIX[engine.engine]) for d in devices):
+                seen = ", ".join(devices) or "none"
+                raise ConfigError(f"engine {engine.engine.value}: {binary} sees no {engine.engine.value.upper()} device "
+                                  f"(devices: {seen}); use a {engine.engine.value.upper()} build on a machine with that GPU")
 
     def _start(self, cmd_for_port, log_path: Path) -> tuple[subprocess.Popen, int, list[str], float]:
         """Start llama-server, retrying on another port when the chosen one was taken in the meantime."""
@@ -95,9 +134,9 @@ class ProcessRuntime:
         raise SimulationError("llama-server could not bind a loopback port")  # not reached
 
     @contextmanager
-    def serve(self, model: ResolvedModel, engine: EngineConfig) -> Iterator[Server]:
-        self.preflight(model)
-        binary = self.binary()
+    def serve(self, model: ResolvedModel, engine: EngineConfig, spec: EngineSpec | None = None) -> Iterator[Server]:
+        self.preflight(model, engine, spec)
+        binary = self.binary(engine, spec)
         log_path = Path(tempfile.mkdtemp(prefix="bv-llama-")) / "llama-server.log"
         proc = None
         stopping = threading.Event()
