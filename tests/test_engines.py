@@ -253,3 +253,35 @@ def test_engines_list_says_what_this_host_can_run(tmp_path, monkeypatch):
     out = " ".join(result.output.split())
     assert "container engine: not reachable" in out and "engine configs: fast-kv" in out
     assert "none (CPU)" in out and "no NVIDIA GPU on this host" in out
+
+
+@needs_podman
+@pytest.mark.integration
+def test_the_agent_sandboxed_in_a_container_reaches_only_the_model(settings, tmp_path, podman, monkeypatch):
+    from scripted_llm import ScriptedLLM, Step, bash
+    from test_success_path import FIX_SCRIPT
+
+    service, _ = podman
+    monkeypatch.setenv("DOCKER_HOST", service.url)
+    s = settings.model_copy(update={"docker_host": service.url})
+    with ScriptedLLM([]) as probe_target:
+        port = probe_target.port
+    with ScriptedLLM([bash(f"python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v1/models', "
+                          f"timeout=3)\" 2>&1 | tail -1; ls /root 2>&1; echo project: $(ls -A {REPO}); id -un"), *FIX_SCRIPT]) as llm:
+        spec = {"name": "scripted", "family": "test", "provider": "scripted", "model_id": llm.model_id,
+                "base_url": llm.base_url, "context_window": 16384}
+        model, quant = load_catalog(catalog_file(tmp_path, model=spec)).choose()
+        result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, s, SimulateOptions(sandbox="container"))
+    first = llm.requests[1]["body"]["messages"][-1]["content"]
+    text = json.dumps(first)
+    # No network but the model: the host's other servers are unreachable; no /root, no project folders.
+    assert "Connection refused" in text or "Errno 111" in text or "Network is unreachable" in text
+    # pi's own folder is mounted read-only at its path; nothing else of the project is there.
+    assert "/root': No such file or directory" in text and "project: .tools" in text
+    # It still does the task with the host's tools (read-only), and the run says where it ran.
+    assert result.status == "success", result.error
+    run = tracking_client(s)[0].get_run(result.run_id)
+    assert run.data.tags[N.TAG_SANDBOX] == "container"
+    import docker
+
+    assert docker.DockerClient(base_url=service.url).containers.list(all=True, filters={"name": "bv-agent"}) == []

@@ -89,9 +89,11 @@ def _catalog_and_settings(config: str | None):
 @click.option("--engine", default=None, help="llama.cpp engine: cpu, cuda, rocm or vulkan (default: the model's).")
 @click.option("--engine-config", default=None, help="A named engine config from models.yaml (engine_configs).")
 @click.option("--runtime", default=None, help="process (a llama-server binary) or container (default: the model's).")
+@click.option("--sandbox", default="process", type=click.Choice(["process", "container"]), show_default=True,
+              help="Where the agent runs: on the host, or in a container with no network but the model.")
 @handle_errors
 def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace,
-             engine, engine_config, runtime) -> None:
+             engine, engine_config, runtime, sandbox) -> None:
     """Run one coding-agent simulation on a model and record it in MLflow."""
     from beyond_vibes.simulate import SimulateOptions, simulate as run_simulation
     from beyond_vibes.summary import summary_table
@@ -108,7 +110,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     tracking_worker(settings)  # MLflow opens the store in its own process, on the other core, meanwhile
     resolved_engine = catalog.engine_for(chosen, engine, engine_config, runtime) if chosen.is_local else None
     opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
-                           keep_workspace=keep_workspace, engine=resolved_engine,
+                           keep_workspace=keep_workspace, engine=resolved_engine, sandbox=sandbox,
                            engine_spec=catalog.engine_spec(resolved_engine.engine) if resolved_engine else None)
     models_dir = catalog.path.resolve().parent
     resolved = resolve_model(chosen, chosen_quant, settings, base_dir=models_dir)  # progress bars when it downloads

@@ -19,6 +19,7 @@ TAG_KIND = "bv.kind"  # simulation | server | quick_eval | speed | judge_compile
 TAG_SERVER_ID = "bv.server_id"  # the MLflow run id of the served model's record
 TAG_HOST = "bv.host"  # host and pid of the process writing a run: a run whose writer is gone is reaped
 TAG_PID = "bv.pid"
+TAG_SANDBOX = "bv.sandbox"  # where the agent ran: process (the host) or container
 TAG_REASON = "bv.reason"  # why a run is not a success, one line
 TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
 

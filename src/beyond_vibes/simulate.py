@@ -37,6 +37,7 @@ class SimulateOptions:
     agent: str = "pi"
     engine: EngineConfig | None = None  # overrides the model's own (Catalog.engine_for)
     engine_spec: EngineSpec | None = None  # where the engine comes from (Catalog.engine_spec)
+    sandbox: str = "process"  # where the agent runs: process (host, unprivileged user) or container
     repeat: int = 0
     experiment: str | None = None
     keep_workspace: bool = False
@@ -92,7 +93,7 @@ def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
     return _Plan(prompt, opts.max_turns or task.max_turns, float(opts.timeout_s or task.timeout_s), agent, version)
 
 
-def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int) -> str:
+def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int, sandbox: str = "process") -> str:
     m = served.model
     return run_key(
         task=task.name, task_sha256=task.file_sha256, prompt=plan.prompt, repo_commit=commit, model=m.name,
@@ -101,7 +102,7 @@ def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, re
         image=served.server.image,
         runtime=served.runtime, llama_build=served.server.build, sampling=m.sampling.model_dump(mode="json"),
         max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
-        repeat=repeat,
+        repeat=repeat, sandbox=sandbox,
     )
 
 
@@ -125,12 +126,13 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
     tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
     started = time.time()  # wall_s, the MLflow run and the trace all span workspace -> checks done
     with workspace(task, keep=opts.keep_workspace) as ws:
-        key = simulation_key(task, served, plan, ws.commit, opts.repeat)
+        key = simulation_key(task, served, plan, ws.commit, opts.repeat, opts.sandbox)
         tags = {
             N.TAG_KIND: "simulation", N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
             N.TAG_FAMILY: model.family, N.TAG_QUANT: served.quant or "api", N.TAG_ENGINE: served.engine_name,
             N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
             N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
+            N.TAG_SANDBOX: opts.sandbox,
             **owner_tags(),
         }
         params = _params(task, served, plan, ws, opts)
@@ -186,7 +188,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
                     endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, served.context_window, endpoint_max)
                     job = AgentJob(workspace=ws.repo, scratch=ws.root, prompt=plan.prompt, system_prompt=task.system_prompt,
                                    tools=task.tools, max_turns=plan.max_turns, timeout_s=plan.timeout_s, env=ws.env,
-                                   abort=server.dead, user=ws.user)
+                                   abort=server.dead, user=ws.user, sandbox=tags[N.TAG_SANDBOX])
                     try:
                         rec.agent = plan.agent.run(job, endpoint)
                     finally:

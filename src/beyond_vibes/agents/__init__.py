@@ -100,6 +100,7 @@ class AgentJob:
     env: dict[str, str]  # already scrubbed: the agent sees exactly this
     abort: threading.Event | None = None  # set by the harness (the model server died): stop the agent now
     user: tuple[int, int] | None = None  # (uid, gid) to run as: the workspace's unprivileged user
+    sandbox: str = "process"  # or "container": the agent in a container with no network but the model proxy
 
 
 class Agent(Protocol):

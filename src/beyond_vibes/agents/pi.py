@@ -7,13 +7,15 @@ import os
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from beyond_vibes.agents import AgentEndpoint, AgentEvent, AgentJob, AgentResult, ToolCall, Turn
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.procs import spawn, stop_group
+from beyond_vibes.agents.launch import ContainerLaunch, LocalLaunch, forwarder_script, pi_root, proxy_bridge
 from beyond_vibes.sandbox import hand_over
 from beyond_vibes.settings import Settings
 
@@ -114,23 +116,18 @@ class PiAgent:
         cmd = pi_command(self.binary(), job, endpoint, extension)
         result = AgentResult(agent=self.name, version=self.version(), started_at=time.time())
         stderr_path = job.scratch / "pi.stderr"
-        with stderr_path.open("wb") as stderr:
-            try:
-                proc = spawn(cmd, cwd=job.workspace, env=env, user=job.user, stdout=subprocess.PIPE, stderr=stderr,
-                             stdin=subprocess.DEVNULL)
-            except OSError as e:
-                raise SimulationError(f"could not start pi ({cmd[0]}): {e}") from e
+        with stderr_path.open("wb") as stderr, self._launch(job, endpoint, cmd, env, stderr) as proc:
             done = threading.Event()
             # The wall-clock budget is ours to enforce (pi has no timeout, a hung request never returns), and
             # so is stopping pi when its model server dies.
             watcher = threading.Thread(target=_watch, args=(proc, job, result, done), name="pi-watch", daemon=True)
             watcher.start()
             try:
-                read_events(proc.stdout, result)
+                read_events(proc.lines(), result)
                 proc.wait()
             finally:
                 done.set()
-                stop_group(proc)
+                proc.stop()
                 watcher.join(timeout=10)
         result.exit_code = proc.returncode
         result.ended_at = time.time()
@@ -139,8 +136,30 @@ class PiAgent:
         result.turn_limit_hit = "turn budget of" in result.stderr_tail and result.stop_reason == "aborted"
         return result
 
+    @contextmanager
+    def _launch(self, job: AgentJob, endpoint: AgentEndpoint, cmd: list[str], env: dict, stderr):
+        """pi on the host, or (`job.sandbox == "container"`) in a container with no network but the proxy."""
+        if job.sandbox != "container":
+            yield LocalLaunch(cmd, job.workspace, env, job.user, stderr)
+            return
+        from beyond_vibes.runtime.container import docker_client
 
-def _watch(proc: subprocess.Popen, job: AgentJob, result: AgentResult, done: threading.Event) -> None:
+        client = docker_client(self.settings)
+        port = urlsplit(endpoint.base_url).port
+        agent_dir = job.scratch / "pi-agent"
+        forward = forwarder_script(agent_dir / "forward.js")
+        with proxy_bridge(job.scratch / "net" / "proxy.sock", port) as sock:
+            wrapped = ["bash", "-c", 'node "$1" "$2" "$3" & shift 3; exec "$@"', "bv-agent", str(forward), str(port),
+                       str(sock), *cmd]
+            launch = ContainerLaunch(client, wrapped, job.workspace, env, job.user,
+                                     {str(job.scratch): "rw", str(pi_root(self.binary())): "ro"}, stderr)
+            try:
+                yield launch
+            finally:
+                launch.stop(grace_s=2)
+
+
+def _watch(proc, job: AgentJob, result: AgentResult, done: threading.Event) -> None:
     deadline = time.monotonic() + job.timeout_s
     while not done.wait(0.1):
         if job.abort is not None and job.abort.is_set():
@@ -149,7 +168,7 @@ def _watch(proc: subprocess.Popen, job: AgentJob, result: AgentResult, done: thr
             result.timed_out = True
         else:
             continue
-        stop_group(proc, grace_s=2.0)
+        proc.stop(grace_s=2.0)
         return
 
 
