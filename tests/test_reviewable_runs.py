@@ -48,7 +48,7 @@ def test_a_success_reads_as_one(settings, tmp_path):
     out = root.outputs
     assert out["status"] == "success" and out["reason"] is None
     assert [(c["name"], c["passed"]) for c in out["checks"]] == [("tests_pass", True), ("tests_untouched", True)]
-    assert "+    return sum(values) / len(values)" in out["diff"]
+    assert "+    return sum(values) / len(values)" in out["diff"] and out["diff"].startswith("```diff\n")
     assert root.inputs["task"] == "fix_failing_test" and "fix_the_code" in root.inputs["guidelines"]
     group, checks = checks_of(trace)
     assert group.parent_id == root.span_id and [c.name for c in checks] == ["tests_pass", "tests_untouched"]

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
+from beyond_vibes.record import unfence_diff
 from beyond_vibes.settings import Settings
 
 TRANSCRIPT_HEAD = TRANSCRIPT_TAIL = 10
@@ -78,7 +79,7 @@ def record_from_trace(trace, metrics: dict[str, float], run_id: str, tags: dict[
                     "output_tail": WORKSPACE.sub("./", (c.get("output_tail") or "")[-CHECK_TAIL:])}
                    for c in out.get("checks") or []],
         "final_message": clip(out.get("final_message") or "", FINAL_CHARS),
-        "diff": clip(out.get("diff") or "", DIFF_HEAD, DIFF_TAIL),
+        "diff": clip(unfence_diff(out.get("diff") or ""), DIFF_HEAD, DIFF_TAIL),
         "transcript": transcript(tool_spans),
         "metrics": {k: metrics[k] for k in RECORD_METRICS if k in metrics},
     }

@@ -67,7 +67,8 @@ class SimulationRecord:
             "reason": self.reason(),
             "checks": [{"name": c.name, "passed": c.passed, "exit_code": c.exit_code, "output_tail": c.output_tail[-800:]}
                        for c in self.checks or []],
-            "diff": self.diff if len(self.diff) <= DIFF_CHARS else self.diff[:DIFF_CHARS] + "\n[truncated: full diff in diff.txt]",
+            # Fenced, so the MLflow UI keeps its line breaks (span outputs render as Markdown).
+            "diff": fence_diff(self.diff if len(self.diff) <= DIFF_CHARS else self.diff[:DIFF_CHARS] + "\n[truncated: full diff in diff.txt]"),
             "final_message": agent.final_text if agent else "",
             "stop_reason": agent.stop_reason if agent else None,
             "error": self.error,
@@ -75,6 +76,17 @@ class SimulationRecord:
 
 
 DIFF_CHARS = 20000  # in the trace; the artifact has it all
+
+
+def fence_diff(diff: str) -> str:
+    return f"```diff\n{diff.rstrip()}\n```" if diff.strip() else ""
+
+
+def unfence_diff(text: str) -> str:
+    """The diff from a trace's outcome (fenced since it renders as Markdown)."""
+    if text.startswith("```diff\n") and text.rstrip().endswith("```"):
+        return text[len("```diff\n"):text.rstrip().rfind("```")]
+    return text
 
 
 def check_failure(check: CheckResult, limit: int = 80) -> str:
