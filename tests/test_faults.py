@@ -43,6 +43,14 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def cmd(p: psutil.Process) -> str:
+    """A process's command line, or "" once it is gone or a zombie (they come and go while a run goes on)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,7 +104,7 @@ def test_sigterm_or_sighup_mid_run_stops_everything_and_ends_the_run_killed(sett
     wait_for(lambda: llama_busy(proc.pid) or proc.poll() is not None, what="llama-server decoding")
     assert proc.poll() is None, proc.stderr.read()
     started = tree(proc.pid)
-    assert any("llama-server" in " ".join(p.cmdline()) for p in started) and len(started) >= 3  # server, pi, guardian
+    assert any("llama-server" in cmd(p) for p in started) and len(started) >= 3  # server, pi, guardian
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and signal.Signals(sig).name in err and "Traceback" not in err
@@ -116,11 +124,18 @@ def test_llama_server_killed_mid_run_is_an_error_naming_it(settings, tmp_path):
     worker = threading.Thread(target=lambda: box.update(result=simulate(task, model, quant, settings)))
     worker.start()
     me = os.getpid()
-    wait_for(lambda: llama_busy(me), what="llama-server decoding")
-    [server] = [p for p in tree(me) if "llama-server" in " ".join(p.cmdline())]
-    pis = [p for p in tree(me) if "bv_turn_limit.ts" in " ".join(p.cmdline())]
-    server.send_signal(signal.SIGKILL)
-    worker.join(timeout=60)
+    try:
+        wait_for(lambda: llama_busy(me), what="llama-server decoding")
+        [server] = [p for p in tree(me) if "llama-server" in cmd(p)]
+        pis = [p for p in tree(me) if "bv_turn_limit.ts" in cmd(p)]
+        server.send_signal(signal.SIGKILL)
+        worker.join(timeout=60)
+    finally:  # a failed step must not leave the run (and its server) going on into the next tests
+        if worker.is_alive():
+            for p in tree(me):
+                if "llama-server" in cmd(p):
+                    p.kill()
+            worker.join(timeout=120)
     result = box["result"]
     assert result.status == N.STATUS_ERROR and result.error == "llama-server exited with signal 9 (SIGKILL)"
     assert alive(pis) == [] and our_processes() == []
