@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -127,3 +128,25 @@ def server_run(settings: Settings, server_id: str):
     exp = client.get_experiment_by_name(f"{settings.mlflow_experiment}-servers")
     [run] = client.search_runs([exp.experiment_id], filter_string=f"tags.`bv.server_id` = '{server_id}'")
     return run
+
+
+def make_test_ggufs() -> dict[str, Path]:
+    """Real GGUF quants of the demo model, made once per machine with the llama-quantize setup.sh built."""
+    from beyond_vibes.catalog import load_catalog
+    from beyond_vibes.store.resolve import resolve_model
+
+    settings = Settings()
+    src = Path(str(resolve_model(load_catalog(REPO / "models.yaml").model("smollm2-135m"), "Q4_1", settings).path))
+    out = settings.cache_dir / "test-ggufs"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"Q4_1": src}
+    quantize = settings.find_llama_tool("llama-quantize")
+    assert quantize, "llama-quantize missing: run ./setup.sh"
+    for q in ("Q8_0", "Q4_0"):
+        dest = out / f"smollm2-{q}.gguf"
+        if not dest.exists():
+            subprocess.run([str(quantize), "--allow-requantize", str(src), str(dest) + ".tmp", q], check=True,
+                           capture_output=True)
+            os.replace(str(dest) + ".tmp", dest)
+        files[q] = dest
+    return files

@@ -23,7 +23,7 @@ from beyond_vibes.store.hf import ChecksumError, HuggingFace
 from beyond_vibes.store.mirror import plan_mirror, run_mirror
 from beyond_vibes.store.resolve import resolve_model
 from beyond_vibes.store.s3 import S3Store, object_key
-from conftest import REPO, write_catalog
+from conftest import REPO, make_test_ggufs, write_catalog
 from hf_hub_server import FakeHub, FakeRepo, file_sha256
 from s3_servers import ACCESS, SECRET, MotoS3, RcloneS3
 
@@ -31,25 +31,6 @@ pytestmark = pytest.mark.integration
 REPO_ID = "bv-test/SmolLM2-135M-Instruct-GGUF"
 BUCKET = "bv-models"
 COMMIT1, COMMIT2 = "1" * 40, "2" * 40
-
-
-def make_test_ggufs() -> dict[str, Path]:
-    """Real GGUF quants of the demo model, made once per machine with the llama-quantize setup.sh built."""
-    settings = Settings()
-    src = Path(str(resolve_model(load_catalog(REPO / "models.yaml").model("smollm2-135m"), "Q4_1", settings).path))
-    out = settings.cache_dir / "test-ggufs"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"Q4_1": src}
-    quantize = settings.find_llama_tool("llama-quantize")
-    assert quantize, "llama-quantize missing: run ./setup.sh"
-    for q in ("Q8_0", "Q4_0"):
-        dest = out / f"smollm2-{q}.gguf"
-        if not dest.exists():
-            subprocess.run([str(quantize), "--allow-requantize", str(src), str(dest) + ".tmp", q], check=True,
-                           capture_output=True)
-            os.replace(str(dest) + ".tmp", dest)
-        files[q] = dest
-    return files
 
 
 @pytest.fixture(scope="session")

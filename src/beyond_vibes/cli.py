@@ -214,6 +214,58 @@ def speed(model, quant, engine, engine_config, runtime, repetitions, config, exp
     console.print(f"llama.cpp build {r.build}; MLflow run {r.run_id}")
 
 
+@main.command("quick-eval")
+@click.option("--set", "sets", required=True, help="Set name(s) from evals/, comma-separated: math,code,analysis.")
+@click.option("--model", default=None, help="Model name(s), comma-separated (default: the catalog's default).")
+@click.option("--quant", default=None, help="Quant tag(s), comma-separated (default: each model's first).")
+@click.option("--baseline", default=None, help="The reference: a quant tag (one model) or model:quant.")
+@click.option("--thresholds", default=None, help="Accuracy-drop points for ship,acceptable,marginal (default 1,3,5).")
+@click.option("--engine", default=None)
+@click.option("--engine-config", default=None)
+@click.option("--runtime", default=None)
+@click.option("--config", default=None, type=click.Path())
+@click.option("--experiment", default=None)
+@handle_errors
+def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, runtime, config, experiment) -> None:
+    """Scored question sets straight against each model/quant; against a baseline: drop, flips, McNemar, decision."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from beyond_vibes.quick_eval.matrix import parse_thresholds, run_matrix, split_list
+
+    catalog, settings = _catalog_and_settings(config)
+    limits = parse_thresholds(thresholds)
+    bars: dict[tuple[str, str], object] = {}
+    with signals_as_interrupt(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                          TimeRemainingColumn(), console=console) as bar:
+        def progress(target, name, done, total):
+            key = (target, name)
+            if key not in bars:
+                bars[key] = bar.add_task(f"{target} · {name}", total=total)
+            bar.update(bars[key], completed=done)
+
+        result = run_matrix(settings, catalog, split_list(sets), model, quant, baseline, engine, engine_config, runtime,
+                            experiment, limits, progress=progress)
+    table = Table("set", "model:quant", "items", "accuracy [95% CI]", "easy / medium / hard", "items/s", "gen tok/s",
+                  "re-used", "MLflow run")
+    for r in result.runs:
+        m = r.metrics
+        acc = f"{m['accuracy']:.1%} [{m['accuracy_ci_low']:.1%}, {m['accuracy_ci_high']:.1%}]" if "accuracy" in m else "n/a"
+        levels = " / ".join(f"{m[f'accuracy_{lv}']:.0%}" if f"accuracy_{lv}" in m else "-" for lv in ("easy", "medium", "hard"))
+        table.add_row(r.set.name, f"{r.model}:{r.quant}", str(int(m.get("n_items", 0))), acc, levels,
+                      f"{m['items_per_s']:.2f}" if "items_per_s" in m else "n/a",
+                      f"{m['gen_tps']:.1f}" if "gen_tps" in m else "n/a", str(int(m.get("n_reused", 0))), r.run_id or "")
+    console.print(table)
+    if result.comparisons:
+        cmp = Table("set", f"vs {result.baseline}", "accuracy", "drop (points)", "lost (pass->fail)",
+                    "gained (fail->pass)", "flip rate", "McNemar p", "decision")
+        for c in result.comparisons:
+            cmp.add_row(c.set, c.candidate, f"{c.baseline_accuracy:.1%} -> {c.accuracy:.1%}", f"{c.drop_points:+.1f}",
+                        str(c.flips.lost), str(c.flips.gained), f"{c.flips.flip_rate:.1%}", f"{c.p_value:.3g}", c.decision)
+        console.print(cmp)
+    if any(not r.scored for r in result.runs):
+        sys.exit(1)
+
+
 @main.group()
 def models() -> None:
     """The model catalog (models.yaml)."""

@@ -86,3 +86,9 @@ A_PROXY_REQUESTS = "proxy_requests.jsonl"
 A_SERVER_LOG = "llama-server.log"
 A_TOOL_OUTPUTS = "tool_outputs.jsonl"
 A_SUMMARY = "summary.json"
+
+# Quick evals.
+TAG_SET = "bv.set"  # the quick-eval set a run scored
+TAG_EVAL_KEY = "bv.eval_key"  # model file + engine config + sampling + set fingerprint: scored items are re-used by it
+PARAM_SET_VERSION = "set_version"
+PARAM_SET_FINGERPRINT = "set_fingerprint"

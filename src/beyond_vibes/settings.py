@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     models_file: Path = Field(default=Path("models.yaml"), alias="BV_MODELS_FILE")
     tasks_dir: Path = Field(default=Path("tasks"), alias="BV_TASKS_DIR")
     judges_dir: Path = Field(default=Path("judges"), alias="BV_JUDGES_DIR")  # rubrics, labels/, compiled/
+    evals_dir: Path = Field(default=Path("evals"), alias="BV_EVALS_DIR")  # quick-eval sets: <set>.yaml + <set>.jsonl
     # Local state: the default MLflow store, model cache, run scratch space.
     home: Path = Field(default=Path(".beyond-vibes"), alias="BV_HOME")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "beyond-vibes", alias="BV_CACHE_DIR")

@@ -1,0 +1,111 @@
+"""`quick-eval` over several sets x models x quants, with an optional baseline: everything a user can get wrong is
+checked (sets, models, quants, engines, model files, the baseline) before the first model loads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.quick_eval.compare import Comparison, compare, log_comparison
+from beyond_vibes.quick_eval.run import SetRun, run_quick_eval
+from beyond_vibes.quick_eval.sets import load_set
+from beyond_vibes.report.stats import Thresholds
+
+
+@dataclass
+class Target:
+    model: object  # catalog.Model
+    quant: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name}:{self.quant}"
+
+
+@dataclass
+class QuickEvalResult:
+    runs: list[SetRun]
+    comparisons: list[Comparison] = field(default_factory=list)
+    baseline: str | None = None
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def targets(catalog, models: str | None, quants: str | None) -> list[Target]:
+    out: list[Target] = []
+    for name in split_list(models) or [None]:
+        model = catalog.model(name) if name else catalog.choose()[0]
+        for quant in split_list(quants) or [None]:
+            m, q = catalog.choose(model.name, quant)
+            out.append(Target(m, q))
+    return out
+
+
+def baseline_target(found: list[Target], baseline: str | None) -> Target | None:
+    """`--baseline Q8_0` (that quant, when one model is evaluated) or `--baseline model:Q8_0`."""
+    if not baseline:
+        return None
+    for t in found:
+        if baseline in (t.label, t.quant) and (":" in baseline or len({x.model.name for x in found}) == 1):
+            return t
+    raise ConfigError(f"--baseline: {baseline!r} is not among the evaluated targets ({', '.join(t.label for t in found)}); "
+                      "add it to --quant/--model or name it as model:quant")
+
+
+def parse_thresholds(value: str | None) -> Thresholds:
+    if not value:
+        return Thresholds()
+    try:
+        ship, acceptable, marginal = (float(x) for x in value.split(","))
+    except ValueError:
+        raise ConfigError(f"--thresholds: {value!r}: give three drops in points, e.g. 1,3,5 (ship < 1 <= acceptable "
+                          "< 3 <= marginal <= 5 < too high)") from None
+    if not 0 <= ship <= acceptable <= marginal:
+        raise ConfigError(f"--thresholds: {value!r}: the three values must be increasing")
+    return Thresholds(ship, acceptable, marginal)
+
+
+def run_matrix(settings, catalog, set_names: list[str], models: str | None, quants: str | None,
+               baseline: str | None = None, engine: str | None = None, engine_config: str | None = None,
+               runtime: str | None = None, experiment: str | None = None, thresholds: Thresholds = Thresholds(),
+               progress: Callable[[str, str, int, int], None] = lambda target, s, done, total: None,
+               on_target: Callable[[str], None] = lambda target: None) -> QuickEvalResult:
+    from beyond_vibes.serving import preflight
+
+    if not set_names:
+        raise ConfigError("--set: name at least one set (evals/<set>.yaml), e.g. --set math,code")
+    sets = [load_set(name, settings.evals_dir) for name in set_names]
+    found = targets(catalog, models, quants)
+    base = baseline_target(found, baseline)
+    models_dir = catalog.path.resolve().parent
+    engines = {}
+    for t in found:
+        if not t.model.is_local and (engine or engine_config or runtime):
+            raise ConfigError(f"--engine/--engine-config/--runtime: {t.model.name} is an API model")
+        eng = catalog.engine_for(t.model, engine, engine_config, runtime) if t.model.is_local else t.model.engine
+        engines[t.label] = eng
+        preflight(t.model, t.quant, settings, models_dir, None, eng, catalog.engine_spec(eng.engine))
+    runs: list[SetRun] = []
+    # The baseline first: a candidate is compared as soon as it is done.
+    for t in sorted(found, key=lambda t: t is not base):
+        on_target(t.label)
+        eng = engines[t.label]
+        runs += run_quick_eval(settings, t.model, t.quant, eng, catalog.engine_spec(eng.engine), sets, models_dir,
+                               experiment, progress=lambda s, done, total, t=t: progress(t.label, s, done, total))
+    result = QuickEvalResult(runs, baseline=base.label if base else None)
+    if base is None:
+        return result
+    exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
+    base_runs = {r.set.name: r for r in runs if f"{r.model}:{r.quant}" == base.label}
+    for r in runs:
+        b = base_runs.get(r.set.name)
+        if b is None or b is r:
+            continue
+        c = compare(b, r, thresholds)
+        if c is not None:
+            result.comparisons.append(c)
+            log_comparison(settings, r, c, b.run_id, exp)
+    return result
