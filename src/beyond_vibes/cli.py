@@ -214,6 +214,58 @@ def speed(model, quant, engine, engine_config, runtime, repetitions, config, exp
     console.print(f"llama.cpp build {r.build}; MLflow run {r.run_id}")
 
 
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path())
+@click.option("--dry-run", is_flag=True, help="Print the matrix, what already exists and the estimate; start nothing.")
+@click.option("--resume", is_flag=True, help="Skip cells that already have a finished run (after a crash or Ctrl-C).")
+@click.option("--retry-failed", default=None, help="With --resume, also redo cells that ended so: error,timeout[,failed].")
+@click.option("--executor", default="local", show_default=True, help="Where groups run: local.")
+@click.option("--parallel", type=click.IntRange(min=1), default=None, help="Simulations at once per served model.")
+@click.option("--smoke", is_flag=True, help="A tiny built-in sweep (smollm2-135m, fix_failing_test) in its own experiment.")
+@click.option("--config", default=None, type=click.Path(), help="models.yaml (default: the plan's models_file, else BV_MODELS_FILE).")
+@handle_errors
+def sweep(plan_file, dry_run, resume, retry_failed, executor, parallel, smoke, config) -> None:
+    """Run a plan's matrix of models x quants x engines x tasks x repeats, one served model per group, resumable."""
+    from beyond_vibes.catalog import load_catalog
+    from beyond_vibes.sweep import smoke_plan
+    from beyond_vibes.sweep.plan import expand, load_plan
+    from beyond_vibes.sweep.resume import parse_retry
+    from beyond_vibes.sweep.run import dry_run as plan_dry_run, run_sweep
+
+    if smoke == bool(plan_file):
+        raise ConfigError("sweep: give a plan file (plans/<name>.yaml) or --smoke, not both or neither")
+    plan, where = smoke_plan() if smoke else (load_plan(Path(plan_file)), Path(plan_file))
+    retry = parse_retry(retry_failed)
+    if retry and not resume:
+        raise ConfigError("--retry-failed: only with --resume (it says which finished cells to run again)")
+    if parallel:
+        plan = plan.model_copy(update={"parallel": parallel})
+    settings = get_settings()
+    catalog = load_catalog(Path(config) if config else plan.models_file or settings.models_file)
+    settings = settings.with_bucket(catalog.bucket)
+    experiment = plan.experiment or settings.mlflow_experiment
+    with console.status(f"checking plan {plan.name} (models, quants, engines, tasks)..."):
+        groups = expand(plan, where, catalog, settings)
+    if dry_run:
+        d = plan_dry_run(settings, groups, experiment, retry)
+        table = Table("group (served model)", "cells", "to run", "already there")
+        for g, n, counts in d.groups:
+            table.add_row(g.label, str(len(g.cells)), str(n), ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-")
+        console.print(table)
+        est = f"~{d.estimated_s / 60:.1f} min of simulations" if d.estimated_s is not None else "no estimate (no earlier runs of every cell)"
+        usd = f", ~${d.estimated_usd:.2f}" if d.estimated_usd is not None else ""
+        console.print(f"{d.to_run} of {d.total_cells} runs to do in experiment {experiment!r}: {est}{usd}")
+        return
+    with signals_as_interrupt():
+        result = run_sweep(settings, plan, groups, experiment, catalog.path.resolve().parent, resume, retry, executor,
+                           report=lambda line: console.print(escape(line), highlight=False))
+    by_status: dict[str, int] = {}
+    for o in result.outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    console.print(f"sweep {plan.name}: {len(result.outcomes)} run(s) ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items())) or 'none'}), "
+                  f"{result.skipped} skipped, {result.loads} model load(s); experiment {experiment!r}")
+
+
 @main.command("quick-eval")
 @click.option("--set", "sets", required=True, help="Set name(s) from evals/, comma-separated: math,code,analysis.")
 @click.option("--model", default=None, help="Model name(s), comma-separated (default: the catalog's default).")
@@ -264,6 +316,53 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
         console.print(cmp)
     if any(not r.scored for r in result.runs):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--experiment", default=None, help="MLflow experiment of the simulations (default: BV_EXPERIMENT or beyond-vibes).")
+@click.option("--baseline", default=None, help="Compare every configuration with this one: model:quant[:engine].")
+@click.option("--filter", "filter_string", default=None,
+              help="Extra MLflow search filter on the simulation runs, e.g. \"tags.`bv.task` = 'fix_failing_test'\".")
+@click.option("--thresholds", default=None, help="Quality-drop points for ship,acceptable,marginal (default 1,3,5).")
+@click.option("--promote", "roles_file", default=None, type=click.Path(),
+              help="roles.yaml: per role, does a challenger replace the incumbent (every gate must hold)?")
+@click.option("--out", default="reports", show_default=True, type=click.Path(),
+              help="Reports folder; this report goes into <out>/<YYYY-MM-DD>/.")
+@click.option("--run-ids-file", default=None, type=click.Path(), help="Only these simulation runs (one MLflow run id per line).")
+@click.option("--tasks-per-month", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Volume behind the 12-month TCO column (cost per task x tasks per month x 12).")
+@handle_errors
+def report(experiment, baseline, filter_string, thresholds, roles_file, out, run_ids_file, tasks_per_month) -> None:
+    """Report from MLflow: pass rates with intervals, pass@k, speed, cost/TCO, judges, baseline flips, promotion."""
+    from beyond_vibes.quick_eval.matrix import parse_thresholds
+    from beyond_vibes.report.build import build_report, read_run_ids
+
+    limits = parse_thresholds(thresholds)
+    ids = read_run_ids(Path(run_ids_file)) if run_ids_file else None
+    with console.status("reading runs from MLflow and writing the report..."):
+        r = build_report(get_settings(), experiment, Path(out), baseline=baseline, filter_string=filter_string,
+                         thresholds=limits, roles_file=roles_file, run_ids=ids, tasks_per_month=tasks_per_month)
+    drops = {c.candidate: c for c in r.comparisons if c.scope == "all"}
+    table = Table("model:quant:engine", "runs", "pass rate [95% CI]", "hard fail", "median TTFT s", "gen tok/s",
+                  f"vs {r.baseline}" if r.baseline else "vs baseline")
+    for g in r.configs:
+        label, c = ":".join(g.config), drops.get(":".join(g.config))
+        versus = "baseline" if label == r.baseline else (
+            f"{c.drop_points:+.1f} pts, {c.lost}↓ {c.gained}↑, {c.decision}" if c and c.drop_points is not None else "")
+        table.add_row(label, str(g.n), f"{g.pass_rate:.1%} [{g.ci_low:.1%}, {g.ci_high:.1%}]", f"{g.hard_failure_rate:.0%}",
+                      f"{g.ttft_s_median:.3f}" if g.ttft_s_median is not None else "n/a",
+                      f"{g.gen_tps_median:.1f}" if g.gen_tps_median is not None else "n/a", versus)
+    console.print(table)
+    for d in r.promotion or []:
+        gates = Table("challenger", "gate", "incumbent", "challenger", "result", title=f"role {d.role}: {d.verdict}")
+        for ch in d.challengers:
+            for gate in ch.gates:
+                fmt = (lambda v: "" if v is None else f"{v:.3g}")
+                gates.add_row(ch.challenger, gate.name, fmt(gate.incumbent), fmt(gate.challenger),
+                              ("pass" if gate.passed else "[red]FAIL[/red]") + (f" ({escape(gate.detail)})" if gate.detail else ""))
+        console.print(gates)
+    console.print(f"report: {r.index_html}  ({r.n_runs} runs; also {r.report_md.name}, {r.results_json.name}"
+                  + (f", {r.promotion_md.name}" if r.promotion_md else "") + ")", highlight=False, soft_wrap=True)
 
 
 @main.group()

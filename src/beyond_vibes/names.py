@@ -92,3 +92,7 @@ TAG_SET = "bv.set"  # the quick-eval set a run scored
 TAG_EVAL_KEY = "bv.eval_key"  # model file + engine config + sampling + set fingerprint: scored items are re-used by it
 PARAM_SET_VERSION = "set_version"
 PARAM_SET_FINGERPRINT = "set_fingerprint"
+
+# Sweeps.
+TAG_SWEEP = "bv.sweep"  # the plan's name
+TAG_CELL_KEY = "bv.cell_key"  # the plan cell (everything known before serving): what a resume looks up

@@ -41,6 +41,7 @@ class SimulateOptions:
     repeat: int = 0
     experiment: str | None = None
     keep_workspace: bool = False
+    extra_tags: dict[str, str] = field(default_factory=dict)  # e.g. a sweep's bv.sweep and bv.cell_key
 
 
 @dataclass
@@ -133,7 +134,7 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
             N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
             N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
             N.TAG_SANDBOX: opts.sandbox,
-            **owner_tags(),
+            **owner_tags(), **opts.extra_tags,
         }
         params = _params(task, served, plan, ws, opts)
         run_name = f"{model.name}:{served.quant or 'api'} · {task.name}"

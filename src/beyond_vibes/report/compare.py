@@ -1,0 +1,124 @@
+"""Candidates against a baseline, paired item by item: quality drop, flips each way, McNemar, decision.
+
+Simulations pair by (task, repeat): the same task at the same repeat index under the baseline and the candidate.
+Pairing (rather than comparing two pass rates) is what makes a small sweep informative: McNemar's test only looks
+at the pairs whose outcome changed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.report.collect import Config, SimRun, config_label
+from beyond_vibes.report.stats import Thresholds, decision, flip_counts, mcnemar_p
+
+
+@dataclass(frozen=True)
+class ConfigRef:
+    """`model:quant[:engine]` as a user writes it (no engine: whichever single engine it ran on)."""
+
+    model: str
+    quant: str
+    engine: str | None = None
+
+    def matches(self, config: Config) -> bool:
+        return config[0] == self.model and config[1] == self.quant and self.engine in (None, config[2])
+
+    def __str__(self) -> str:
+        return ":".join(p for p in (self.model, self.quant, self.engine) if p)
+
+
+def parse_ref(text: str, where: str = "--baseline") -> ConfigRef:
+    parts = [p.strip() for p in str(text).split(":")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ConfigError(f"{where}: {text!r}: write model:quant or model:quant:engine, e.g. qwen3-8b:Q8_0:cuda")
+    return ConfigRef(*parts)
+
+
+def resolve(ref: ConfigRef, configs: Iterable[Config], where: str = "--baseline") -> Config | None:
+    """The one recorded configuration `ref` names; None when it has no runs; an error when it is ambiguous."""
+    found = sorted({c for c in configs if ref.matches(c)})
+    if len(found) > 1:
+        engines = ", ".join(c[2] for c in found)
+        raise ConfigError(f"{where}: {ref} ran on several engines ({engines}); name one, e.g. {ref}:{found[0][2]}")
+    return found[0] if found else None
+
+
+def require(ref: ConfigRef, configs: Iterable[Config], experiment: str, where: str = "--baseline") -> Config:
+    configs = sorted(set(configs))
+    found = resolve(ref, configs, where)
+    if found is None:
+        known = ", ".join(config_label(c) for c in configs[:12]) or "none"
+        raise ConfigError(f"{where}: {ref} has no runs in experiment {experiment!r}; choose one of: {known} "
+                          "(or run it first)")
+    return found
+
+
+def paired_outcomes(runs: Iterable[SimRun]) -> dict[str, bool]:
+    """(task, repeat) -> passed. A run without a repeat tag takes its start order within its task; when one
+    (task, repeat) ran more than once (a rerun), the latest run counts."""
+    by_task: dict[str, list[SimRun]] = defaultdict(list)
+    for r in runs:
+        by_task[r.task].append(r)
+    out: dict[str, bool] = {}
+    for task, rs in by_task.items():
+        for i, r in enumerate(sorted(rs, key=lambda r: r.start_time)):
+            out[f"{task}#{r.repeat if r.repeat is not None else i}"] = r.passed
+    return out
+
+
+@dataclass
+class Comparison:
+    baseline: str
+    candidate: str
+    scope: str  # "all", an archetype, or a quick-eval set
+    n_paired: int
+    baseline_rate: float | None  # over the paired items only
+    candidate_rate: float | None
+    drop_points: float | None
+    both_pass: int
+    both_fail: int
+    lost: int  # pass -> fail
+    gained: int  # fail -> pass
+    flip_rate: float | None
+    p_value: float
+    decision: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(baseline: Mapping[str, bool], candidate: Mapping[str, bool], baseline_label: str, candidate_label: str,
+            scope: str, thresholds: Thresholds) -> Comparison:
+    f = flip_counts(baseline, candidate)
+    if not f.n:
+        return Comparison(baseline_label, candidate_label, scope, 0, None, None, None, 0, 0, 0, 0, None, 1.0,
+                          "n/a (nothing paired)")
+    base_rate, cand_rate = (f.both_pass + f.lost) / f.n, (f.both_pass + f.gained) / f.n
+    drop = (base_rate - cand_rate) * 100.0
+    return Comparison(baseline_label, candidate_label, scope, f.n, base_rate, cand_rate, drop, f.both_pass,
+                      f.both_fail, f.lost, f.gained, f.flip_rate, mcnemar_p(f), decision(drop, thresholds))
+
+
+def compare_sims(sims: list[SimRun], baseline: Config, thresholds: Thresholds = Thresholds(),
+                 archetype_thresholds: Mapping[str, Thresholds] | None = None) -> list[Comparison]:
+    """Every other configuration against the baseline: over all tasks, then per archetype (with that archetype's
+    stricter thresholds when the roles file sets them)."""
+    by_config: dict[Config, list[SimRun]] = defaultdict(list)
+    for r in sims:
+        by_config[r.config].append(r)
+    base_runs = by_config.get(baseline, [])
+    out = []
+    for config in sorted(c for c in by_config if c != baseline):
+        runs = by_config[config]
+        out.append(compare(paired_outcomes(base_runs), paired_outcomes(runs), config_label(baseline),
+                           config_label(config), "all", thresholds))
+        for arch in sorted({r.archetype for r in runs} & {r.archetype for r in base_runs}):
+            limits = (archetype_thresholds or {}).get(arch, thresholds)
+            out.append(compare(paired_outcomes(r for r in base_runs if r.archetype == arch),
+                               paired_outcomes(r for r in runs if r.archetype == arch), config_label(baseline),
+                               config_label(config), arch, limits))
+    return out

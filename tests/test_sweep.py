@@ -1,0 +1,163 @@
+"""Sweeps: plan expansion and cell keys, bad plans, one model load per group, and resume after kill -9 of a real
+sweep process (none lost, none duplicated), on real llama-server + pi + MLflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from beyond_vibes import names as N
+from beyond_vibes.catalog import load_catalog
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.sweep.plan import SweepPlan, expand
+from conftest import REPO, SMOLLM, have_pi, make_test_ggufs, our_processes
+
+pytestmark = pytest.mark.skipif(not have_pi(), reason="pi not installed: run ./setup.sh")
+
+
+@pytest.fixture(scope="module")
+def ggufs():
+    return make_test_ggufs()
+
+
+@pytest.fixture
+def catalog_file(tmp_path, ggufs):
+    model = {**SMOLLM, "name": "smol", "quant_tags": ["Q4_0", "Q8_0"],
+             "sources": {q: {"path": str(ggufs[q])} for q in ("Q4_0", "Q8_0")}}
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump({"default": "smol", "models": [model],
+                                    "engine_configs": {"small-batch": {"batch": 256, "ubatch": 128}}}))
+    return path
+
+
+def write_plan(tmp_path: Path, **fields) -> Path:
+    plan = {"name": "t", "models": [{"name": "smol", "quants": ["Q4_0"]}], "tasks": ["fix_failing_test"],
+            "repeats": 1, "max_turns": 1, "timeout_s": 300, **fields}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def cli(settings, *args: str, wait: bool = True):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_EXPERIMENT": settings.mlflow_experiment,
+           "BV_HOME": str(settings.home), "BV_TASKS_DIR": str(REPO / "tasks")}
+    cmd = [str(Path(sys.executable).parent / "beyond-vibes"), "sweep", *args]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def sim_runs(settings, suffix: str = ""):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.tracking_uri)
+    exp = client.get_experiment_by_name(settings.mlflow_experiment + suffix)
+    return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_plan_expansion_groups_by_served_model_and_keys_cells(settings, catalog_file, tmp_path):
+    catalog = load_catalog(catalog_file)
+    plan = SweepPlan(name="p", models=[{"name": "smol", "quants": ["Q4_0", "Q8_0"]}],
+                     engine_configs=[None, "small-batch"], tasks=["fix_failing_test", "add_slugify"], repeats=2)
+    groups = expand(plan, tmp_path / "p.yaml", catalog, settings)
+    assert [g.label for g in groups] == ["smol:Q4_0 · cpu", "smol:Q4_0 · cpu · small-batch", "smol:Q8_0 · cpu",
+                                         "smol:Q8_0 · cpu · small-batch"]
+    assert all(len(g.cells) == 4 for g in groups)  # 2 tasks x 2 repeats
+    keys = [c.key for g in groups for c in g.cells]
+    assert len(set(keys)) == 16
+    assert keys == [c.key for g in expand(plan, tmp_path / "p.yaml", catalog, settings) for c in g.cells]  # stable
+    # what changes an outcome changes the key; the plan's name does not
+    other = lambda **kw: [c.key for g in expand(plan.model_copy(update=kw), tmp_path / "p.yaml", catalog, settings)  # noqa: E731
+                          for c in g.cells]
+    assert other(name="renamed") == keys
+    assert not set(other(max_turns=3)) & set(keys)
+    assert not set(other(seeds=[7])) & set(keys)
+    # archetypes select tasks
+    by_arch = expand(SweepPlan(name="a", models=[{"name": "smol"}], archetypes=["feature_implementation"]),
+                     tmp_path / "p.yaml", catalog, settings)
+    assert {c.task.archetype.value for c in by_arch[0].cells} == {"feature_implementation"}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"models": [{"name": "nope"}]}, "plan.yaml: models.0.name: "),
+    ({"models": [{"name": "smol", "quants": ["Q2_K"]}]}, "plan.yaml: models.0.quants: "),
+    ({"tasks": ["no_such_task"]}, "plan.yaml: tasks: "),
+    ({"engines": ["tpu"]}, "plan.yaml: engines: --engine: unknown engine 'tpu'"),
+    ({"engine_configs": ["turbo"]}, "plan.yaml: engine_configs: "),
+    ({"repeats": 0}, "plan.yaml: repeats: "),
+    ({"tasks": [], "archetypes": []}, "name `tasks` or `archetypes`"),
+])
+def test_bad_plans_are_one_line_exit_2_and_start_nothing(settings, catalog_file, tmp_path, fields, message):
+    out = cli(settings, str(write_plan(tmp_path, **fields)), "--config", str(catalog_file))
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert sim_runs(settings) == [] and sim_runs(settings, "-servers") == []
+
+
+def test_an_unreachable_tracking_server_is_one_line(settings, catalog_file, tmp_path):
+    settings = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9"})
+    out = cli(settings, str(write_plan(tmp_path)), "--config", str(catalog_file), "--dry-run")
+    assert out.returncode == 2 and "127.0.0.1:9" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.integration
+def test_a_sweep_loads_each_model_once_and_resume_skips_what_is_done(settings, catalog_file, tmp_path):
+    plan = write_plan(tmp_path, models=[{"name": "smol", "quants": ["Q4_0", "Q8_0"]}], repeats=2)
+    dry = cli(settings, str(plan), "--config", str(catalog_file), "--dry-run")
+    assert dry.returncode == 0 and "4 of 4 runs to do" in dry.stdout, dry.stderr
+    out = cli(settings, str(plan), "--config", str(catalog_file))
+    assert out.returncode == 0, out.stderr
+    assert "[4/4]" in out.stdout and "2 model load(s)" in out.stdout
+    runs = sim_runs(settings)
+    servers = sim_runs(settings, "-servers")
+    assert len(runs) == 4 and len(servers) == 2  # one load per group...
+    per_server = Counter(r.data.tags[N.TAG_SERVER_ID] for r in runs)
+    assert sorted(per_server.values()) == [2, 2] and set(per_server) == {s.data.tags[N.TAG_SERVER_ID] for s in servers}
+    assert all(r.data.tags[N.TAG_SWEEP] == "t" and r.data.tags[N.TAG_CELL_KEY] for r in runs)
+    again = cli(settings, str(plan), "--config", str(catalog_file))  # without --resume: refused, nothing runs
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = cli(settings, str(plan), "--config", str(catalog_file), "--resume")
+    assert resumed.returncode == 0 and "4 skipped, 0 model load(s)" in resumed.stdout
+    dry = cli(settings, str(plan), "--config", str(catalog_file), "--dry-run")
+    assert "0 of 4 runs to do" in dry.stdout and "min of simulations" in dry.stdout
+    assert len(sim_runs(settings)) == 4 and len(sim_runs(settings, "-servers")) == 2
+
+
+@pytest.mark.integration
+def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(settings, catalog_file, tmp_path):
+    plan = write_plan(tmp_path, repeats=3, parallel=1)
+    proc = cli(settings, str(plan), "--config", str(catalog_file), wait=False)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # kill it once one run is finished and the next one is under way
+        runs = sim_runs(settings)
+        if any(r.info.status == "FINISHED" for r in runs) and any(r.info.status == "RUNNING" for r in runs):
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.5)
+    else:
+        pytest.fail("the sweep never had a finished run and a running one")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = sim_runs(settings)
+    finished_before = {r.data.tags[N.TAG_CELL_KEY]: r.info.run_id for r in before if r.info.status == "FINISHED"}
+    assert 1 <= len(finished_before) < 3
+    time.sleep(1)
+    out = cli(settings, str(plan), "--config", str(catalog_file), "--resume")
+    assert out.returncode == 0, out.stderr
+    assert "as KILLED" in out.stdout  # the run the killed sweep left RUNNING
+    after = sim_runs(settings)
+    finished = [r for r in after if r.info.status == "FINISHED"]
+    keys = Counter(r.data.tags[N.TAG_CELL_KEY] for r in finished)
+    assert len(keys) == 3 and set(keys.values()) == {1}  # every cell once: none lost, none duplicated
+    assert {k: v for k, v in finished_before.items()} == {k: r.info.run_id for r in finished
+                                                          for k in [r.data.tags[N.TAG_CELL_KEY]] if k in finished_before}
+    assert [r.info.status for r in after if r.info.status != "FINISHED"] == ["KILLED"]
+    assert our_processes() == []
