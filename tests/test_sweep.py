@@ -161,3 +161,57 @@ def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(settings, cat
                                                           for k in [r.data.tags[N.TAG_CELL_KEY]] if k in finished_before}
     assert [r.info.status for r in after if r.info.status != "FINISHED"] == ["KILLED"]
     assert our_processes() == []
+
+
+def test_gpu_engines_ask_ray_for_a_gpu(settings, catalog_file, tmp_path):
+    from beyond_vibes.sweep.ray_executor import group_resources
+
+    catalog = load_catalog(catalog_file)
+    [group] = expand(SweepPlan(name="p", models=[{"name": "smol"}], tasks=["fix_failing_test"]), tmp_path / "p.yaml",
+                     catalog, settings)
+    assert group_resources(group) == {"num_gpus": 0, "num_cpus": 1}
+    for engine in ("cuda", "rocm", "vulkan"):
+        gpu = group.__class__(group.model, group.quant, catalog.engine_for(group.model, engine), group.spec, "")
+        assert group_resources(gpu) == {"num_gpus": 1, "num_cpus": 1}
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A local Ray head with a declared (fake) GPU, started and stopped by the test."""
+    import socket
+
+    ray_bin = Path(sys.executable).parent / "ray"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                    "--num-gpus=1", "--include-dashboard=false", "--disable-usage-stats",
+                    f"--temp-dir={tmp_path / 'ray'}"], env=env, check=True, capture_output=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.integration
+def test_the_ray_executor_produces_the_same_runs_as_local(settings, catalog_file, tmp_path, ray_cluster):
+    plan = write_plan(tmp_path, models=[{"name": "smol", "quants": ["Q4_0", "Q8_0"]}])
+    out = cli(settings, str(plan), "--config", str(catalog_file), "--executor", "ray", "--ray-address", ray_cluster)
+    assert out.returncode == 0, out.stderr
+    assert "[2/2]" in out.stdout and "2 model load(s)" in out.stdout
+    ray_runs = sim_runs(settings)
+    local_settings = settings.model_copy(update={"mlflow_experiment": settings.mlflow_experiment + "-local"})
+    out = cli(local_settings, str(plan), "--config", str(catalog_file))
+    assert out.returncode == 0, out.stderr
+    local_runs = sim_runs(local_settings)
+    shape = lambda runs: sorted((r.data.tags[N.TAG_CELL_KEY], r.data.tags[N.TAG_QUANT], r.data.tags[N.TAG_TASK],  # noqa: E731
+                                 r.data.tags[N.TAG_REPEAT], r.info.status, sorted(r.data.metrics)) for r in runs)
+    assert len(ray_runs) == 2 and shape(ray_runs) == shape(local_runs)
+    assert len(sim_runs(settings, "-servers")) == 2 and our_processes() == []
+
+
+def test_an_unknown_executor_is_refused_before_anything_starts(settings, catalog_file, tmp_path):
+    out = cli(settings, str(write_plan(tmp_path)), "--config", str(catalog_file), "--executor", "slurm")
+    assert out.returncode == 2 and "unknown executor 'slurm'; choose one of local, ray" in out.stderr, out.stderr
+    assert sim_runs(settings) == [] and sim_runs(settings, "-servers") == []

@@ -215,16 +215,49 @@ def speed(model, quant, engine, engine_config, runtime, repetitions, config, exp
 
 
 @main.command()
+@click.option("--data-dir", default=None, type=click.Path(), help="PostgreSQL's files and the server log (default: BV_HOME/server).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--pg-port", default=5433, show_default=True, type=int, help="PostgreSQL's port (loopback only).")
+@click.option("--workers", default=2, show_default=True, type=int)
+@handle_errors
+def server(data_dir, host, port, pg_port, workers) -> None:
+    """A team's MLflow tracking server: PostgreSQL + artifacts in S3 (S3_*), until Ctrl-C."""
+    import threading
+
+    from beyond_vibes.team_server import team_server
+
+    settings = get_settings()
+    folder = Path(data_dir) if data_dir else settings.home / "server"
+    with signals_as_interrupt(), console.status("starting PostgreSQL and mlflow server (about 20-40 s)..."):
+        ctx = team_server(settings, folder, host, port, pg_port, workers)
+        team = ctx.__enter__()
+    try:
+        console.print(f"MLflow tracking server at {team.url} (runs in PostgreSQL, artifacts in {team.artifacts})")
+        console.print(f"use it: export MLFLOW_TRACKING_URI={team.url}; stop it with Ctrl-C")
+        with signals_as_interrupt():
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        ctx.__exit__(None, None, None)
+        console.print("stopped")
+        return
+    except BaseException as e:
+        ctx.__exit__(type(e), e, e.__traceback__)
+        raise
+
+
+@main.command()
 @click.argument("plan_file", required=False, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Print the matrix, what already exists and the estimate; start nothing.")
 @click.option("--resume", is_flag=True, help="Skip cells that already have a finished run (after a crash or Ctrl-C).")
 @click.option("--retry-failed", default=None, help="With --resume, also redo cells that ended so: error,timeout[,failed].")
-@click.option("--executor", default="local", show_default=True, help="Where groups run: local.")
+@click.option("--executor", default="local", show_default=True, help="Where groups run: local, or ray (one Ray task per group).")
+@click.option("--ray-address", default=None, help="A Ray cluster (ray://host:10001 or auto); default: a local one.")
 @click.option("--parallel", type=click.IntRange(min=1), default=None, help="Simulations at once per served model.")
 @click.option("--smoke", is_flag=True, help="A tiny built-in sweep (smollm2-135m, fix_failing_test) in its own experiment.")
 @click.option("--config", default=None, type=click.Path(), help="models.yaml (default: the plan's models_file, else BV_MODELS_FILE).")
 @handle_errors
-def sweep(plan_file, dry_run, resume, retry_failed, executor, parallel, smoke, config) -> None:
+def sweep(plan_file, dry_run, resume, retry_failed, executor, ray_address, parallel, smoke, config) -> None:
     """Run a plan's matrix of models x quants x engines x tasks x repeats, one served model per group, resumable."""
     from beyond_vibes.catalog import load_catalog
     from beyond_vibes.sweep import smoke_plan
@@ -258,7 +291,7 @@ def sweep(plan_file, dry_run, resume, retry_failed, executor, parallel, smoke, c
         return
     with signals_as_interrupt():
         result = run_sweep(settings, plan, groups, experiment, catalog.path.resolve().parent, resume, retry, executor,
-                           report=lambda line: console.print(escape(line), highlight=False))
+                           report=lambda line: console.print(escape(line), highlight=False), ray_address=ray_address)
     by_status: dict[str, int] = {}
     for o in result.outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
@@ -331,12 +364,23 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
 @click.option("--run-ids-file", default=None, type=click.Path(), help="Only these simulation runs (one MLflow run id per line).")
 @click.option("--tasks-per-month", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Volume behind the 12-month TCO column (cost per task x tasks per month x 12).")
+@click.option("--plan", "plan_file", default=None, type=click.Path(), help="Only a sweep's runs: its plan file (its experiment, its name).")
+@click.option("--smoke", is_flag=True, help="Report the built-in smoke sweep (`sweep --smoke`).")
 @handle_errors
-def report(experiment, baseline, filter_string, thresholds, roles_file, out, run_ids_file, tasks_per_month) -> None:
+def report(experiment, baseline, filter_string, thresholds, roles_file, out, run_ids_file, tasks_per_month, plan_file,
+           smoke) -> None:
     """Report from MLflow: pass rates with intervals, pass@k, speed, cost/TCO, judges, baseline flips, promotion."""
     from beyond_vibes.quick_eval.matrix import parse_thresholds
     from beyond_vibes.report.build import build_report, read_run_ids
 
+    if plan_file or smoke:
+        from beyond_vibes.sweep import smoke_plan
+        from beyond_vibes.sweep.plan import load_plan
+
+        plan = smoke_plan()[0] if smoke else load_plan(Path(plan_file))
+        experiment = experiment or plan.experiment
+        only = f"tags.`bv.sweep` = '{plan.name}'"
+        filter_string = f"{only} and {filter_string}" if filter_string else only
     limits = parse_thresholds(thresholds)
     ids = read_run_ids(Path(run_ids_file)) if run_ids_file else None
     with console.status("reading runs from MLflow and writing the report..."):

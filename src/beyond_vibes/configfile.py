@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,3 +36,18 @@ def load_model(file: Path, model: type[M], **extra) -> M:
         return model.model_validate({**data, **extra})
     except ValidationError as e:
         raise ConfigError(validation_message(file, e)) from None
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[str, dict]]:
+    """(`file:line`, object) for every non-empty line; a line that is not a JSON object is a one-line error."""
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); one JSON object per line") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        yield where, data

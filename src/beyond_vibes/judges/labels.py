@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from beyond_vibes.configfile import jsonl_objects
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.judges.rubric import Rubric
 
@@ -49,17 +50,10 @@ def load_labels(path: Path, rubric: Rubric) -> list[Label]:
     if not path.exists():
         return []
     labels, seen = [], set()
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("record"), dict) or not isinstance(data.get("scores"), dict):
+    for where, data in jsonl_objects(path):
+        if not isinstance(data.get("record"), dict) or not isinstance(data.get("scores"), dict):
             raise ConfigError(f"{where}: expected an object with id, record (object) and scores (object)")
-        label_id = str(data.get("id") or f"line-{n}")
+        label_id = str(data.get("id") or f"line-{where.rsplit(':', 1)[1]}")
         if label_id in seen:
             raise ConfigError(f"{where}: id: {label_id!r} is used twice")
         seen.add(label_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
-from beyond_vibes.configfile import load_model
+from beyond_vibes.configfile import jsonl_objects, load_model
 from beyond_vibes.errors import ConfigError, validation_message
 
 SCORERS = ("numeric", "code", "analysis", "judge")
@@ -113,16 +113,7 @@ def load_items(s: EvalSet, path: Path) -> list[Item]:
         raise ConfigError(f"{path}: file not found (every set needs its items next to its YAML)")
     items: list[Item] = []
     seen: set[str] = set()
-    for no, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{no}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); one JSON object per line") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    for where, data in jsonl_objects(path):
         try:
             item = Item.model_validate(data)
         except ValidationError as e:

@@ -95,8 +95,16 @@ def run_group(settings: Settings, plan: SweepPlan, group: Group, cells: list[Cel
             return out
 
         workers = plan.parallel or max(1, served.server.parallel)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        if workers == 1:  # in this thread: Ctrl-C / SIGTERM reach the simulation itself and end its run KILLED
+            return [one(c) for c in cells]
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             outcomes = list(pool.map(one, cells))
+        except BaseException:
+            # Cells not started are dropped; leaving this block stops the server, so the ones running end at once.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     return outcomes
 
 
@@ -105,7 +113,7 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, settings: Settings, **_):
+    def __init__(self, settings: Settings, *_):
         self.settings = settings
 
     def run(self, plan: SweepPlan, work: list[tuple[Group, list[Cell]]], experiment: str, models_dir: Path,
@@ -117,7 +125,13 @@ class LocalExecutor:
         return outcomes
 
 
-EXECUTORS = {"local": LocalExecutor}
+def _ray_executor(settings: Settings, address: str | None = None):
+    from beyond_vibes.sweep.ray_executor import RayExecutor
+
+    return RayExecutor(settings, address)
+
+
+EXECUTORS = {"local": LocalExecutor, "ray": _ray_executor}
 
 
 @dataclass
@@ -175,7 +189,9 @@ def _mean_walls(settings: Settings, experiment: str) -> dict[tuple[str, str, str
 
 def run_sweep(settings: Settings, plan: SweepPlan, groups: list[Group], experiment: str, models_dir: Path,
               resume: bool = False, retry: tuple[str, ...] = (), executor: str = "local",
-              report: Callable[[str], None] = print) -> SweepResult:
+              report: Callable[[str], None] = print, ray_address: str | None = None) -> SweepResult:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     existing, work = lookup(settings, groups, experiment, retry)
     total = sum(len(g.cells) for g in groups)
     todo = sum(len(c) for _, c in work)
@@ -198,6 +214,6 @@ def run_sweep(settings: Settings, plan: SweepPlan, groups: list[Group], experime
     def on_group(g: Group) -> None:
         progress.groups_done += 1
 
-    runner = pick(EXECUTORS, "executor", executor, settings)
+    runner = pick(EXECUTORS, "executor", executor, settings, ray_address)
     outcomes = runner.run(plan, work, experiment, models_dir, on_cell, on_group)
     return SweepResult(outcomes, total - todo, len(work), experiment)

@@ -1,0 +1,94 @@
+"""The team tracking server for real: PostgreSQL + an S3-compatible store + `mlflow server` on loopback; a sweep with
+two simulations writing at once against it, then a resume against it; nothing left running afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from beyond_vibes import names as N
+from beyond_vibes.errors import ConfigError
+from beyond_vibes.runtime.probe import free_port
+from beyond_vibes.settings import Settings
+from beyond_vibes.team_server import postgres_bin, team_server
+from conftest import REPO, SMOLLM, have_pi, our_processes
+from s3_servers import RcloneS3
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not have_pi(), reason="pi not installed: run ./setup.sh")]
+
+BUCKET = "bv-team"
+
+
+def have_postgres() -> bool:
+    try:
+        return (postgres_bin() / "initdb").exists()
+    except ConfigError:
+        return False
+
+
+def test_without_s3_the_server_says_what_to_set(tmp_path):
+    with pytest.raises(ConfigError, match="set S3_BUCKET"):
+        with team_server(Settings(S3_BUCKET=None), tmp_path):
+            pass
+
+
+@pytest.mark.skipif(not have_postgres(), reason="PostgreSQL not installed (apt-get install -y postgresql)")
+def test_a_sweep_with_parallel_writers_and_a_resume_against_the_team_server(tmp_path):
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="bv-team-"))  # under /tmp: the postgres user must reach it
+    data.chmod(0o755)
+    try:
+        with RcloneS3() as s3:
+            s3.client().create_bucket(Bucket=BUCKET)
+            settings = Settings(**{k: v for k, v in s3.env(BUCKET).items()}, BV_HOME=str(tmp_path / "home"))
+            port = free_port()
+            with team_server(settings, data, port=port, pg_port=free_port()) as team:
+                assert team.backend_uri.startswith("postgresql+psycopg2://")
+                catalog = tmp_path / "models.yaml"
+                catalog.write_text(yaml.safe_dump({"default": "smollm2-135m", "models": [
+                    {**SMOLLM, "engine": {"ctx": 4096, "threads": 2, "parallel": 2}}]}))
+                plan = tmp_path / "plan.yaml"
+                plan.write_text(yaml.safe_dump({"name": "team", "models": [{"name": "smollm2-135m"}],
+                                                "tasks": ["fix_failing_test"], "repeats": 2, "max_turns": 1,
+                                                "timeout_s": 300, "parallel": 2}))
+                # The clients hold no S3 keys: artifacts go through the server.
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_"))}
+                env.update(MLFLOW_TRACKING_URI=team.url, BV_EXPERIMENT="team-sweep", BV_HOME=str(tmp_path / "home"),
+                           BV_TASKS_DIR=str(REPO / "tasks"))
+                exe = str(Path(sys.executable).parent / "beyond-vibes")
+                out = subprocess.run([exe, "sweep", str(plan), "--config", str(catalog)], env=env, capture_output=True,
+                                     text=True, timeout=1200)
+                assert out.returncode == 0, out.stderr
+                assert "[2/2]" in out.stdout and "1 model load(s)" in out.stdout
+                from mlflow import MlflowClient
+
+                client = MlflowClient(team.url)
+                exp = client.get_experiment_by_name("team-sweep")
+                runs = client.search_runs([exp.experiment_id])
+                assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+                # the two simulations overlapped in time: parallel writers
+                (a, b) = sorted(runs, key=lambda r: r.info.start_time)
+                assert b.info.start_time < a.info.end_time
+                for r in runs:
+                    assert r.data.tags[N.TAG_TRACE_ID] and r.data.metrics[N.M_TOKENS_COMPLETION] > 0
+                    assert N.A_SUMMARY in {f.path for f in client.list_artifacts(r.info.run_id)}
+                keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+                assert any(k.endswith(N.A_SUMMARY) for k in keys) and all(k.startswith("mlflow-artifacts/") for k in keys)
+                again = subprocess.run([exe, "sweep", str(plan), "--config", str(catalog), "--resume"], env=env,
+                                       capture_output=True, text=True, timeout=600)
+                assert again.returncode == 0 and "2 skipped, 0 model load(s)" in again.stdout, again.stderr
+                assert len(client.search_runs([exp.experiment_id])) == 2
+        for pattern in (str(data), f"--port {port}"):  # PostgreSQL and mlflow server (and its workers) are gone
+            probe = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)
+            assert probe.stdout.strip() == "", pattern
+        assert our_processes() == []
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
