@@ -44,15 +44,21 @@ def main() -> None:
         settings = Settings(BV_HOME=home, MLFLOW_TRACKING_URI=f"sqlite:///{home}/mlflow.db", BV_EXPERIMENT="runtimes",
                             DOCKER_HOST=podman.url)
         rows: dict[str, list[dict]] = {"process": [], "container": []}
+        import psutil
+
+        service = psutil.Process(podman.proc.pid)
         for _ in range(args.pairs):
             for runtime in ("process", "container"):
+                service_cpu = sum(service.cpu_times()[:2])
                 engine = catalog.engine_for(model, runtime=runtime)
                 spec = EngineSpec(image=image)
                 r = simulate(task, model, quant, settings, SimulateOptions(max_turns=args.max_turns, engine=engine,
                                                                            engine_spec=spec), models_dir=ROOT)
                 rows[runtime].append(r.metrics)
+                service_cpu = sum(service.cpu_times()[:2]) - service_cpu  # the container engine's own cost
                 print(f"{runtime:>9}: load {r.metrics.get(N.M_LOAD_S)} s, gen {r.metrics.get(N.M_GEN_TPS)} tok/s, "
-                      f"prompt {r.metrics.get(N.M_PROMPT_TPS)} tok/s, wall {r.metrics.get(N.M_WALL_S)} s", flush=True)
+                      f"prompt {r.metrics.get(N.M_PROMPT_TPS)} tok/s, wall {r.metrics.get(N.M_WALL_S)} s, "
+                      f"podman service CPU {service_cpu:.1f} s", flush=True)
 
         def med(runtime: str, name: str) -> float:
             return statistics.median(m[name] for m in rows[runtime] if name in m)

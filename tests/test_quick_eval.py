@@ -307,3 +307,41 @@ def test_scored_items_are_reused_and_only_new_ones_are_asked(settings, tmp_path,
     write_set(tmp_path / "evals", "arith", ARITH[:4], max_tokens=40)  # another way of asking: everything again
     changed = run()
     assert changed.requests == 4 and changed.metrics["n_reused"] == 0
+
+
+@pytest.mark.integration
+def test_the_judge_scorer_scores_answers_with_a_compiled_judge(settings, tmp_path, catalog_file):
+    """A set scored by the committed compiled judge (its judge LM, the default model, served after all answers)."""
+    settings = settings.model_copy(update={"evals_dir": tmp_path / "evals", "judges_dir": REPO / "judges"})
+    write_set(tmp_path / "evals", "explain", FACTS[:2], scorer="judge", judge="feature_implementation", max_tokens=48,
+              pass_score=0.5)
+    catalog = load_catalog(catalog_file)
+    model, quant = catalog.choose("smol", "Q8_0")
+    engine = catalog.engine_for(model)
+    [run] = run_quick_eval(settings, model, quant, engine, catalog.engine_spec(engine.engine),
+                           [load_set("explain", settings.evals_dir)], tmp_path)
+    scored = run.scored
+    assert scored and all(0.0 <= r.judge_score <= 1.0 and r.detail.startswith("judge feature_implementation@")
+                          for r in scored)
+    assert all(r.passed == (r.judge_score >= 0.5) for r in scored)
+    assert run.metrics["judge_score_mean"] == pytest.approx(sum(r.judge_score for r in scored) / len(scored), abs=1e-4)
+    # two servers: the model under test, then the judge's model
+    assert len(runs_of(settings, "-servers")[1]) == 2 and our_processes() == []
+
+
+def test_a_judge_set_needs_a_known_archetype_and_a_fresh_compiled_judge(settings, tmp_path, catalog_file):
+    import shutil
+
+    shutil.copytree(REPO / "judges", tmp_path / "judges", ignore=shutil.ignore_patterns("compiled"))  # never compiled
+    settings = settings.model_copy(update={"evals_dir": tmp_path / "evals", "judges_dir": tmp_path / "judges"})
+    write_set(tmp_path / "evals", "j", FACTS[:1], scorer="judge", judge="poetry")
+    out = cli(settings, "--set", "j", "--config", str(catalog_file))
+    assert out.returncode == 2 and "j.yaml: judge: " in out.stderr, out.stderr
+    write_set(tmp_path / "evals", "j", FACTS[:1], scorer="judge", judge="feature_implementation")
+    catalog = load_catalog(catalog_file)
+    model, quant = catalog.choose("smol", "Q8_0")
+    engine = catalog.engine_for(model)
+    with pytest.raises(ConfigError, match="judges compile --archetype feature_implementation"):
+        run_quick_eval(settings, model, quant, engine, catalog.engine_spec(engine.engine),
+                       [load_set("j", settings.evals_dir)], tmp_path)
+    assert runs_of(settings)[1] == [] and runs_of(settings, "-servers")[1] == []

@@ -215,3 +215,22 @@ def test_an_unknown_executor_is_refused_before_anything_starts(settings, catalog
     out = cli(settings, str(write_plan(tmp_path)), "--config", str(catalog_file), "--executor", "slurm")
     assert out.returncode == 2 and "unknown executor 'slurm'; choose one of local, ray" in out.stderr, out.stderr
     assert sim_runs(settings) == [] and sim_runs(settings, "-servers") == []
+
+
+@pytest.mark.integration
+def test_smoke_sweep_then_smoke_report_end_to_end(settings, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_HOME": str(settings.home),
+           "BV_TASKS_DIR": str(REPO / "tasks"), "BV_MODELS_FILE": str(REPO / "models.yaml")}
+    exe = str(Path(sys.executable).parent / "beyond-vibes")
+    out = subprocess.run([exe, "sweep", "--smoke"], env=env, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr
+    assert "[2/2]" in out.stdout and "1 model load(s)" in out.stdout
+    rep = subprocess.run([exe, "report", "--smoke", "--out", str(tmp_path / "reports")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert rep.returncode == 0, rep.stderr
+    [folder] = list((tmp_path / "reports").iterdir())
+    import json
+
+    results = json.loads((folder / "results.json").read_text())
+    assert (folder / "index.html").stat().st_size > 10_000 and "smollm2-135m" in (folder / "report.md").read_text()
+    assert [(r["model"], r["task"]) for r in results["runs"]] == [("smollm2-135m", "fix_failing_test")] * 2

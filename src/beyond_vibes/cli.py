@@ -324,6 +324,10 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
                                           TimeRemainingColumn(), console=console) as bar:
         def progress(target, name, done, total):
             key = (target, name)
+            if not console.is_terminal:  # piped (CI logs): a plain line every tenth of a set
+                if done == total or done * 10 // total != (done - 1) * 10 // total:
+                    console.print(f"{target} · {name}: {done}/{total} items", highlight=False)
+                return
             if key not in bars:
                 bars[key] = bar.add_task(f"{target} · {name}", total=total)
             bar.update(bars[key], completed=done)

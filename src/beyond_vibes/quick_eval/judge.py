@@ -27,7 +27,7 @@ def judge_results(settings, s: EvalSet, results: list, experiment: str | None = 
     from beyond_vibes.judges.evaluate import load_judge
     from beyond_vibes.judges.program import judge_lm, scores_of
 
-    rubric, program, meta = load_judge(settings, s.judge, experiment)
+    rubric, program, meta = load_judge(settings, s.judge.value, experiment)
     threshold = s.pass_score if s.pass_score is not None else DEFAULT_PASS_SCORE
     answered = [r for r in results if r.response is not None]
     with judge_lm(settings, rubric, experiment=experiment) as judge:

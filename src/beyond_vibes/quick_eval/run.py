@@ -221,7 +221,7 @@ def set_metrics(s: EvalSet, results: list[ItemResult], fresh: list[ItemResult], 
         cost = model.pricing.cost(tp, tc, seconds)
         if cost is not None:
             m[N.M_COST_USD] = cost
-    return {k: round(v, 4) for k, v in m.items() if v is not None}
+    return {k: round(v, 6) for k, v in m.items() if v is not None}
 
 
 @dataclass
@@ -251,6 +251,11 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
         if s.scorer not in SCORERS and s.scorer != "judge":
             raise ConfigError(f"{s.items_file}: scorer {s.scorer!r} is unknown")
     resolved = preflight(model, quant, settings, models_dir, None, engine, spec)
+    for s, _ in sets:
+        if s.scorer == "judge":  # a missing or stale compiled judge is refused before the model under test loads
+            from beyond_vibes.judges.evaluate import load_judge
+
+            load_judge(settings, s.judge.value, experiment)
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
     plan = QuickEvalPlan(model, quant, engine, spec, sets, resolved.sha256)
     for s, _ in sets:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from beyond_vibes.configfile import jsonl_objects, load_model
 from beyond_vibes.errors import ConfigError, validation_message
+from beyond_vibes.tasks import Archetype
 
 SCORERS = ("numeric", "code", "analysis", "judge")
 
@@ -47,7 +48,7 @@ class EvalSet(BaseModel):
     tolerance: float = Field(1e-6, ge=0)  # numeric: relative tolerance (and the same absolute one near zero)
     time_limit_s: float = Field(10.0, gt=0)  # code: per item, the tests included
     memory_limit_mb: PositiveInt = 512  # code: address-space limit of the subprocess
-    judge: str | None = None  # judge: the archetype whose compiled judge scores the answers
+    judge: Archetype | None = None  # judge: the archetype whose compiled judge scores the answers
     pass_score: float | None = None  # judge: the mean normalised criterion score (0..1) an item needs to pass
     examples: list[Example] = Field(default_factory=list)
     items_file: Path | None = None  # set by the loader: the JSONL next to the YAML
