@@ -88,7 +88,8 @@ def main() -> None:
             for i, run in enumerate(runs):
                 rid, tag = run.info.run_id, f"{i}-{run.data.tags.get('bv.status', 'run')}"
                 shot(browser, f"{base}/#/experiments/{e}/runs/{rid}", "Description", out / f"{tag}-run.png")
-                diff = next((f.path for f in client.list_artifacts(rid) if f.path.startswith("diff.")), None)
+                diff = next((f.path for f in client.list_artifacts(rid)
+                             if f.path.startswith("diff.") or f.path == "quick_eval_items.json"), None)  # a quick eval's table
                 if diff:
                     shot(browser, f"{base}/#/experiments/{e}/runs/{rid}/artifacts/{diff}", diff, out / f"{tag}-diff.png")
                 trace = run.data.tags.get("bv.trace_id")

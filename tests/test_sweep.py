@@ -176,9 +176,13 @@ def test_gpu_engines_ask_ray_for_a_gpu(settings, catalog_file, tmp_path):
 
 
 @pytest.fixture
-def ray_cluster(tmp_path):
+def ray_cluster():
     """A local Ray head with a declared (fake) GPU, started and stopped by the test."""
+    import shutil
     import socket
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="bvray-"))  # short: Ray's unix sockets live under it (107-byte limit)
 
     ray_bin = Path(sys.executable).parent / "ray"
     with socket.socket() as s:
@@ -187,11 +191,12 @@ def ray_cluster(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
                     "--num-gpus=1", "--include-dashboard=false", "--disable-usage-stats",
-                    f"--temp-dir={tmp_path / 'ray'}"], env=env, check=True, capture_output=True, timeout=180)
+                    f"--temp-dir={temp}"], env=env, check=True, capture_output=True, timeout=180)
     try:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.integration

@@ -351,6 +351,11 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
             cmp.add_row(c.set, c.candidate, f"{c.baseline_accuracy:.1%} -> {c.accuracy:.1%}", f"{c.drop_points:+.1f}",
                         str(c.flips.lost), str(c.flips.gained), f"{c.flips.flip_rate:.1%}", f"{c.p_value:.3g}", c.decision)
         console.print(cmp)
+    from beyond_vibes.tracking import review_url, tracking_client
+
+    _, exp_id = tracking_client(settings, f"{experiment or settings.mlflow_experiment}-quick-eval")
+    base = settings.tracking_uri if settings.tracking_uri.startswith("http") else "http://127.0.0.1:5000"
+    console.print(f"review them: {review_url(base, exp_id)}", highlight=False, soft_wrap=True)
     if any(not r.scored for r in result.runs):
         sys.exit(1)
 

@@ -90,7 +90,7 @@ def run_bench_process(settings: Settings, engine: EngineConfig, spec: EngineSpec
 
 def run_bench_container(settings: Settings, engine: EngineConfig, spec: EngineSpec, model_path: Path, repetitions: int) -> tuple[str, str]:
     """llama-bench inside the engine's image (its /app/llama-bench: the official `full` images have it)."""
-    from beyond_vibes.runtime.container import ContainerRuntime, gpu_access
+    from beyond_vibes.runtime.container import ContainerRuntime, gpu_access, wait_for_exit
 
     runtime = ContainerRuntime(settings)
     image = runtime.image(spec)
@@ -99,7 +99,7 @@ def run_bench_container(settings: Settings, engine: EngineConfig, spec: EngineSp
         detach=True, volumes={str(model_path.resolve()): {"bind": f"/models/{model_path.name}", "mode": "ro"}},
         labels={"bv.kind": "speed"}, **gpu_access(engine.engine, spec.gpus))
     try:
-        code = container.wait(timeout=3600).get("StatusCode")
+        code = wait_for_exit(container, 3600)  # not container.wait(): podman's busy-polls and starves the bench
         text = container.logs(stdout=True, stderr=False).decode(errors="replace")
         if code != 0:
             raise SimulationError(f"llama-bench in {spec.image} exited with code {code}: "

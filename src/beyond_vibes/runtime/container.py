@@ -242,6 +242,16 @@ def _exit_code(container) -> int | None:
         return None
 
 
+def wait_for_exit(container, timeout_s: float, interval_s: float = 0.5) -> int | None:
+    """The container's exit code once it stopped (None: still running after `timeout_s`); polled, see `_watch`."""
+    deadline = time.monotonic() + timeout_s
+    while _running(container):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval_s)
+    return _exit_code(container)
+
+
 def _watch(container, stopping: threading.Event, dead: threading.Event, interval_s: float = 0.5) -> None:
     """Polls the container's state. Not `container.wait()`: podman 4.3's Docker-compatible wait busy-polls inside
     the service, which burned 1.25 CPU cores for as long as a server ran (10 s of CPU per 8 s, measured; 0.08 s
