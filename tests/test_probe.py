@@ -78,3 +78,26 @@ def test_nvidia_and_rocm_per_process_parsing():
     rocm = {"system": {"PID11": "llama-server, 1, 1073741824, 0, 0", "PID99": "other, 1, 536870912, 0, 0",
                        "PID12": "llama-server, 2, 536870912, 0, 0"}}
     assert parse_rocm_pids_mb(json.loads(json.dumps(rocm)), {11, 12}) == 1536
+
+
+def test_container_memory_peaks_from_engine_stats_and_a_failed_sample_is_no_zero():
+    from beyond_vibes.runtime.container import ContainerMemory
+
+    class FakeContainer:  # the engine's stats API: usage minus inactive file cache (cgroup v2)
+        def __init__(self):
+            self.usages = [300, 500, None, 400]
+
+        def stats(self, stream=False):
+            usage = self.usages.pop(0) if self.usages else 400
+            if usage is None:
+                raise RuntimeError("engine busy")
+            return {"memory_stats": {"usage": usage * 1024 * 1024, "stats": {"inactive_file": 100 * 1024 * 1024}}}
+
+    with ContainerMemory(FakeContainer(), interval=0.01) as memory:
+        with memory.window() as window:
+            time.sleep(0.1)
+    assert memory.total.peak_rss_mb == 400 and window.peak_rss_mb == 400  # 500 - 100
+    assert window.peak_vram_mb is None  # not measured inside a container: absent, never 0
+    empty = ContainerMemory(type("Gone", (), {"stats": lambda self, stream=False: (_ for _ in ()).throw(OSError())})())
+    empty.sample()
+    assert empty.total.peak_rss_mb is None

@@ -24,7 +24,7 @@ from pathlib import Path
 from beyond_vibes.catalog import Engine, EngineConfig, EngineSpec
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.runtime import Server
-from beyond_vibes.runtime.probe import build_info, get_json, wait_healthy
+from beyond_vibes.runtime.probe import WindowedSampler, build_info, get_json, wait_healthy
 from beyond_vibes.runtime.process import server_args
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
@@ -263,57 +263,19 @@ def _watch(container, stopping: threading.Event, dead: threading.Event, interval
         dead.set()
 
 
-class ContainerMemory:
-    """Peak memory of the container (its cgroup, from the engine's stats), per window like MemorySampler."""
+class ContainerMemory(WindowedSampler):
+    """Peak memory of the container (its cgroup, from the engine's stats). VRAM inside a container: not measured."""
 
     def __init__(self, container, interval: float = 1.0):
-        from beyond_vibes.runtime.probe import MemoryWindow
-
+        super().__init__(interval, "container-memory")
         self.container = container
-        self.interval = interval
-        self.total = MemoryWindow()
-        self._windows = [self.total]
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="container-memory")
 
-    def __enter__(self) -> "ContainerMemory":
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    @contextmanager
-    def window(self):
-        from beyond_vibes.runtime.probe import MemoryWindow
-
-        w = MemoryWindow()
-        with self._lock:
-            self._windows.append(w)
-        self.sample()
-        try:
-            yield w
-        finally:
-            self.sample()
-            with self._lock:
-                self._windows.remove(w)
-
-    def sample(self) -> None:
+    def measure(self, gpu: bool) -> tuple[float | None, float | None]:
         try:
             stats = self.container.stats(stream=False)
-        except Exception:  # noqa: BLE001
-            return
-        rss = container_rss_mb(stats)
-        with self._lock:
-            for w in self._windows:
-                w.update(rss, None)  # VRAM inside a container: not measured here (see the closing note)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
+        except Exception:  # noqa: BLE001 - a missed sample is no measurement, not a zero
+            return None, None
+        return container_rss_mb(stats), None
 
 
 def container_rss_mb(stats: dict) -> float | None:

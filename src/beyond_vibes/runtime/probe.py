@@ -131,23 +131,26 @@ class MemoryWindow:
             self.peak_vram_mb = max(self.peak_vram_mb or 0.0, vram_mb)
 
 
-class MemorySampler:
-    """Samples RSS of a process tree and its GPU memory in a background thread. The whole life of the server
-    is one window (`total`); each run opens its own with `window()`."""
+class WindowedSampler:
+    """Peak memory sampled in a background thread. The whole life of the server is one window (`total`); each run
+    opens its own with `window()`. Subclasses say how to measure (`measure`)."""
 
-    def __init__(self, pid: int, interval: float = 0.2, gpu_interval: float = 1.0, tool: str | None = None):
-        self.pid = pid
+    def __init__(self, interval: float, name: str):
         self.interval = interval
-        self.gpu_interval = gpu_interval
         self.total = MemoryWindow()
         self._windows: list[MemoryWindow] = [self.total]
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"mem-sampler-{pid}", daemon=True)
-        self._gpu = tool or gpu_tool()
-        self._last_vram: float | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> "MemorySampler":
+    def measure(self, gpu: bool) -> tuple[float | None, float | None]:
+        """(RSS MB, VRAM MB), None for what cannot be measured."""
+        raise NotImplementedError
+
+    def gpu_due(self) -> bool:
+        return False
+
+    def __enter__(self):
         self.sample(gpu=True)
         self._thread.start()
         return self
@@ -169,6 +172,28 @@ class MemorySampler:
             with self._lock:
                 self._windows.remove(w)
 
+    def sample(self, gpu: bool = False) -> None:
+        rss_mb, vram_mb = self.measure(gpu)
+        with self._lock:
+            for w in self._windows:
+                w.update(rss_mb, vram_mb)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample(gpu=self.gpu_due())
+
+
+class MemorySampler(WindowedSampler):
+    """RSS of a process tree and its GPU memory."""
+
+    def __init__(self, pid: int, interval: float = 0.2, gpu_interval: float = 1.0, tool: str | None = None):
+        super().__init__(interval, f"mem-sampler-{pid}")
+        self.pid = pid
+        self.gpu_interval = gpu_interval
+        self._gpu = tool or gpu_tool()
+        self._last_vram: float | None = None
+        self._last_gpu = time.monotonic()
+
     def pids(self) -> set[int]:
         try:
             proc = psutil.Process(self.pid)
@@ -176,7 +201,7 @@ class MemorySampler:
         except psutil.Error:
             return set()
 
-    def sample(self, gpu: bool = False) -> None:
+    def measure(self, gpu: bool) -> tuple[float | None, float | None]:
         rss = 0
         pids = self.pids()
         for pid in pids:
@@ -184,17 +209,12 @@ class MemorySampler:
                 rss += psutil.Process(pid).memory_info().rss
             except psutil.Error:
                 pass
-        rss_mb = rss / (1024 * 1024) if pids else None
         if gpu and self._gpu and pids:
             self._last_vram = gpu_used_mb(pids, self._gpu)
-        with self._lock:
-            for w in self._windows:
-                w.update(rss_mb, self._last_vram)
+        return (rss / (1024 * 1024) if pids else None), self._last_vram
 
-    def _run(self) -> None:
-        last_gpu = time.monotonic()
-        while not self._stop.wait(self.interval):
-            due = self._gpu is not None and time.monotonic() - last_gpu >= self.gpu_interval
-            if due:
-                last_gpu = time.monotonic()
-            self.sample(gpu=due)
+    def gpu_due(self) -> bool:
+        if self._gpu is None or time.monotonic() - self._last_gpu < self.gpu_interval:
+            return False
+        self._last_gpu = time.monotonic()
+        return True
