@@ -223,14 +223,14 @@ def test_comparison_against_hand_computed_flips_and_mcnemar():
     base = {f"i{k}": k <= 4 or 6 <= k <= 9 or k in (11, 12) for k in range(1, 13)}
     cand = {f"i{k}": k <= 4 or k == 10 for k in range(1, 11)} | {"i12": None}
     c = compare(set_run(base, "Q8_0"), set_run(cand, "Q4_0"))
-    assert (c.flips.both_pass, c.flips.both_fail, c.flips.lost, c.flips.gained) == (4, 1, 4, 1)
-    assert c.baseline_accuracy == 0.8 and c.accuracy == 0.5 and c.drop_points == pytest.approx(30.0)
-    assert c.flips.flip_rate == 0.5
+    assert (c.both_pass, c.both_fail, c.lost, c.gained) == (4, 1, 4, 1)
+    assert c.baseline_rate == 0.8 and c.candidate_rate == 0.5 and c.drop_points == pytest.approx(30.0)
+    assert c.flip_rate == 0.5
     # exact McNemar: 5 discordant pairs, 1 in the smaller cell: p = 2 * (C(5,0) + C(5,1)) / 2^5 = 12/32
     assert c.p_value == pytest.approx(0.375)
     assert c.decision == "too high"
     same = compare(set_run(base, "Q8_0"), set_run(base, "Q6_K"))
-    assert same.flips.lost == same.flips.gained == 0 and same.p_value == 1.0 and same.decision == "ship"
+    assert same.lost == same.gained == 0 and same.p_value == 1.0 and same.decision == "ship"
 
 
 # --- real runs ------------------------------------------------------------------------------------------------------------

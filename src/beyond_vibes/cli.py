@@ -348,8 +348,8 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
         cmp = Table("set", f"vs {result.baseline}", "accuracy", "drop (points)", "lost (pass->fail)",
                     "gained (fail->pass)", "flip rate", "McNemar p", "decision")
         for c in result.comparisons:
-            cmp.add_row(c.set, c.candidate, f"{c.baseline_accuracy:.1%} -> {c.accuracy:.1%}", f"{c.drop_points:+.1f}",
-                        str(c.flips.lost), str(c.flips.gained), f"{c.flips.flip_rate:.1%}", f"{c.p_value:.3g}", c.decision)
+            cmp.add_row(c.scope, c.candidate, f"{c.baseline_rate:.1%} -> {c.candidate_rate:.1%}", f"{c.drop_points:+.1f}",
+                        str(c.lost), str(c.gained), f"{c.flip_rate:.1%}", f"{c.p_value:.3g}", c.decision)
         console.print(cmp)
     from beyond_vibes.tracking import review_url, tracking_client
 
