@@ -139,7 +139,7 @@ ADD = Item(id="x", prompt="p", expected="def add(a, b):\n    return a + b\n",
     ("```python\nwhile True:\n    pass\n```", False, "timed out"),  # hangs
     ("```python\nraise ValueError('boom')\n```", False, "ValueError: boom"),  # raises at import
     ("```python\nx = bytearray(1024 ** 3)\n```", False, "MemoryError"),  # over the memory limit
-    ("```python\nimport os\nprint('passed')\nos._exit(0)\n```", False, "exited before"),  # fakes the harness's line
+    ("```python\nimport os\nprint('passed', flush=True)\nos._exit(0)\n```", False, "exited before"),  # fakes the harness's line
     ("```python\nimport sys\nsys.exit(0)\n```", False, "SystemExit"),
     ("```python\nprint(open('/proc/1/environ').read())\n```", False, "did not run"),  # not readable as the sandbox user
     ("The function adds two numbers.", False, "no code"),
@@ -304,7 +304,7 @@ def test_scored_items_are_reused_and_only_new_ones_are_asked(settings, tmp_path,
     write_set(tmp_path / "evals", "arith", ARITH[:4])  # one more item: only it is asked
     more = run()
     assert more.requests == 1 and more.metrics["n_reused"] == 3 and more.metrics["n_items"] == 4
-    write_set(tmp_path / "evals", "arith", ARITH[:4], max_tokens=40)  # another way of asking: everything again
+    write_set(tmp_path / "evals", "arith", ARITH[:4], system_prompt="Reply with the number only.")  # asked otherwise
     changed = run()
     assert changed.requests == 4 and changed.metrics["n_reused"] == 0
 
