@@ -150,6 +150,10 @@ def test_kill_9_of_the_harness_leaves_no_process_and_the_next_start_reaps_its_ru
     catalog = write_catalog(tmp_path, [LONG_SMOLLM])
     proc = cli(settings, catalog)
     wait_for(lambda: llama_busy(proc.pid) or proc.poll() is not None, what="llama-server decoding")
+    # The run is recorded by the recording process alongside the agent: kill the harness once it exists (killed
+    # before that, nothing is left RUNNING at all, which is not what this test is about).
+    client, exp_id = tracking_client(settings)
+    wait_for(lambda: client.search_runs([exp_id]) or proc.poll() is not None, what="the run to be recorded")
     started = tree(proc.pid)
     proc.kill()
     proc.wait()
