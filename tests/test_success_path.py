@@ -109,21 +109,16 @@ def test_no_secret_reaches_the_agent_or_mlflow(settings, success_run):
 
 
 def test_secrets_in_a_task_check_environment(settings, tmp_path, mathutils_repo):
-    """A task check dumps its environment (the agent's): none of the secrets are in it."""
-    import tempfile
-
-    shared = tempfile.mkdtemp(prefix="bv-test-dump-")  # in /tmp, where the agent's user can write
-    os.chmod(shared, 0o777)
-    dump = Path(shared) / "check_env.txt"
+    """A task check prints its environment (the sandbox's, built for it): none of the secrets are in it."""
     task_file = write_task(tmp_path, "dump_env", repository={"path": str(mathutils_repo)},
-                           checks=[{"name": "dump", "command": f"env > {dump}"}])
+                           checks=[{"name": "dump", "command": "env | sort"}])
     with ScriptedLLM([Step(content="Nothing to do.")]) as llm:
         catalog = load_catalog(write_catalog(tmp_path, [scripted_model(llm)]))
         model, quant = catalog.choose("scripted")
         result = simulate(load_task(str(task_file), tmp_path / "tasks"), model, quant, settings)
-    text = dump.read_text()
-    assert "PATH=" in text
-    assert not leaked(text, list(FAKE_SECRETS.values()))
+    text = result.checks[0].output_tail
+    assert "PATH=/opt/bv/toolchain/bin:" in text and "BV_BASE_COMMIT=" in text and "HOME=/home/agent" in text
+    assert not leaked(text, list(FAKE_SECRETS.values())) and not any(f"{k}=" in text for k in FAKE_SECRETS)
     client, _ = tracking_client(settings)
     assert not leaked(all_logged_text(client, result.run_id, result.trace_id), list(FAKE_SECRETS.values()))
     assert our_processes() == []

@@ -1,4 +1,5 @@
-"""What is installed and reachable: llama.cpp tools, pi, node, the MLflow store, S3, a container engine, GPUs."""
+"""What is installed and reachable: llama.cpp tools, pi, node, the MLflow store, S3, a container engine, agent
+sandboxes, GPUs."""
 
 from __future__ import annotations
 
@@ -41,8 +42,27 @@ def diagnose(settings: Settings) -> list[Finding]:
     found.append(_mlflow(settings))
     found.append(_s3(settings))
     found.append(_containers())
+    found += _sandboxes()
     gpu = shutil.which("nvidia-smi") or shutil.which("rocm-smi")
     found.append(Finding("gpu tools", gpu is not None, gpu or "none (CPU only; VRAM is not sampled)", required=False))
+    return found
+
+
+def _sandboxes() -> list[Finding]:
+    """Which agent sandboxes work here, which one `auto` picks, and the agent toolchain they mount."""
+    from beyond_vibes.confinement import available, get_sandbox, toolchain_dir
+    from beyond_vibes.errors import ConfigError
+
+    found = [Finding(f"sandbox {name}", why is None, "works" if why is None else why, required=False)
+             for name, why in available().items()]
+    try:
+        found.append(Finding("sandbox auto", True, f"{get_sandbox('auto').name} (simulate's default)"))
+    except ConfigError as e:
+        found.append(Finding("sandbox auto", False, str(e)))
+    try:
+        found.append(Finding("agent toolchain", True, str(toolchain_dir())))
+    except ConfigError as e:
+        found.append(Finding("agent toolchain", False, str(e)))
     return found
 
 

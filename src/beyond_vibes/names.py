@@ -19,7 +19,7 @@ TAG_KIND = "bv.kind"  # simulation | server | quick_eval | speed | judge_compile
 TAG_SERVER_ID = "bv.server_id"  # the MLflow run id of the served model's record
 TAG_HOST = "bv.host"  # host and pid of the process writing a run: a run whose writer is gone is reaped
 TAG_PID = "bv.pid"
-TAG_SANDBOX = "bv.sandbox"  # where the agent ran: process (the host) or container
+TAG_SANDBOX = "bv.sandbox"  # what confined the agent, its setup and checks: bwrap, container or none
 TAG_REASON = "bv.reason"  # why a run is not a success, one line
 TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
 
@@ -51,6 +51,9 @@ PARAM_PARALLEL = "parallel"
 PARAM_TOP_P = "top_p"
 PARAM_MAX_TOKENS = "max_tokens"
 PARAM_PROMPT_VARS = "prompt_vars"
+PARAM_SANDBOX = "sandbox"  # the same as the tag, beside the other settings of the run
+PARAM_TOOLCHAIN = "toolchain"  # the agent toolchain (its lock's sha and Python version)
+PARAM_NETWORK = "agent_network"  # none, or packages (the package index)
 
 # Metrics (DESIGN.md "Metrics").
 M_SUCCESS = "success"
@@ -71,11 +74,12 @@ M_PEAK_VRAM_MB = "peak_vram_mb"
 M_PEAK_RSS_MB = "peak_rss_mb"
 M_WALL_S = "wall_s"
 M_COST_USD = "cost_usd"
+M_SETUP_S = "setup_s"  # the task's setup commands (absent when it has none)
 
 ALL_METRICS = [
     M_SUCCESS, M_CHECKS_PASSED, M_CHECKS_TOTAL, M_TURNS, M_TOOL_CALLS, M_TOOL_ERRORS,
     M_HALLUCINATED_TOOL_CALLS, M_LOOP_DETECTED, M_TOKENS_PROMPT, M_TOKENS_COMPLETION, M_TTFT_S,
-    M_PROMPT_TPS, M_GEN_TPS, M_LOAD_S, M_PEAK_VRAM_MB, M_PEAK_RSS_MB, M_WALL_S, M_COST_USD,
+    M_PROMPT_TPS, M_GEN_TPS, M_LOAD_S, M_PEAK_VRAM_MB, M_PEAK_RSS_MB, M_WALL_S, M_COST_USD, M_SETUP_S,
 ]
 
 # Artifacts.

@@ -37,6 +37,7 @@ class SimulationRecord:
     diff: str = ""
     server_log: str = ""
     load_s: float | None = None
+    setup_s: float | None = None  # the task's setup commands
     peak_rss_mb: float | None = None
     peak_vram_mb: float | None = None
     cost_usd: float | None = None
@@ -159,7 +160,7 @@ def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
         })
     metrics.update(speed_metrics(rec.proxy_records))
     for name, value in ((N.M_LOAD_S, rec.load_s), (N.M_PEAK_VRAM_MB, rec.peak_vram_mb),
-                        (N.M_PEAK_RSS_MB, rec.peak_rss_mb), (N.M_COST_USD, rec.cost_usd)):
+                        (N.M_PEAK_RSS_MB, rec.peak_rss_mb), (N.M_COST_USD, rec.cost_usd), (N.M_SETUP_S, rec.setup_s)):
         if value is not None:
             metrics[name] = float(value)
     metrics[N.M_WALL_S] = max(0.0, rec.ended_at - rec.started_at)
@@ -168,4 +169,4 @@ def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
 
 # Digits worth showing: milliseconds for latencies, a tenth of a token/s, whole megabytes, micro-dollars.
 ROUNDING = {N.M_TTFT_S: 3, N.M_PROMPT_TPS: 1, N.M_GEN_TPS: 1, N.M_LOAD_S: 3, N.M_WALL_S: 2, N.M_PEAK_RSS_MB: 0,
-            N.M_PEAK_VRAM_MB: 0, N.M_COST_USD: 6}
+            N.M_PEAK_VRAM_MB: 0, N.M_COST_USD: 6, N.M_SETUP_S: 2}

@@ -5,6 +5,9 @@ hook, a clean filter, an external diff driver all run programs). So the harness 
 agent's `.git`: it keeps its own bare copy of the base commit in a private folder and runs every git command
 (snapshot, diff, the checks' `git diff "$BV_BASE_COMMIT"`) with that git directory, the allowlisted
 environment, no system or global config, and hooks/fsmonitor/external diff/textconv switched off.
+
+What the agent, the task's setup and the checks run in is the workspace's sandbox (confinement.py): they see the
+checkout at /workspace, a private home, the agent toolchain, and nothing of the harness.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from beyond_vibes.confinement import (HOME, OPT, TOOLCHAIN, WORKSPACE, Command, Mount, Sandbox, View, agent_user,
+                                      base_env, get_sandbox, index_settings, run_to_end, toolchain_dir)
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.tasks import Task
 
@@ -39,8 +44,9 @@ _SNAPSHOT_ID = {
     "GIT_COMMITTER_NAME": "beyond-vibes", "GIT_COMMITTER_EMAIL": "tasks@beyond-vibes.invalid",
     "GIT_AUTHOR_DATE": "2025-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2025-01-01T00:00:00+0000",
 }
-# Build droppings that are not the agent's work.
-_EXCLUDES = "__pycache__/\n*.pyc\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\nnode_modules/\n"
+# Build droppings and the environments a task's setup makes (`uv venv`, `npm ci`) are not the agent's work.
+_EXCLUDES = ("__pycache__/\n*.pyc\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\nnode_modules/\n/.venv/\n/venv/\n.tox/\n"
+             "*.egg-info/\n.coverage\n")
 # Never copied from a plain local folder into a workspace (a `path: .` must not hand the agent our .env).
 SECRET_FILES = (".git", ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc",
                 ".pypirc", ".aws", ".ssh", ".gnupg", ".docker", ".kube", ".venv", "venv", ".tools", ".beyond-vibes",
@@ -84,26 +90,6 @@ class HarnessGit:
         return out.stdout
 
 
-def agent_user() -> tuple[int, int] | None:
-    """The unprivileged user the agent and the checks run as when the harness runs as root (BV_AGENT_USER, default
-    `nobody`; empty to keep root): then the agent can write only its workspace and /tmp, and cannot read the
-    harness's environment (/proc/<pid>/environ) or root's files. None when the harness is not root (it cannot
-    switch users; run the agent in a container for that isolation)."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return None
-    name = os.environ.get("BV_AGENT_USER", "nobody")
-    if not name:
-        return None
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise ConfigError(f"BV_AGENT_USER: no user {name!r} on this machine; create it, or set BV_AGENT_USER= to run "
-                          "the agent as root") from None
-    return entry.pw_uid, entry.pw_gid
-
-
 def hand_over(path: Path, user: tuple[int, int] | None) -> None:
     """Give the agent's user a folder tree (its workspace, home, config)."""
     if user is None:
@@ -116,17 +102,77 @@ def hand_over(path: Path, user: tuple[int, int] | None) -> None:
 
 @dataclass
 class Workspace:
-    root: Path  # the agent's scratch: its config and home
-    repo: Path  # the checkout the agent works in
+    root: Path  # the run's folder: the checkout, the agent's home and config
+    repo: Path  # the checkout the agent works in (on the host)
     commit: str  # the pinned base commit
-    env: dict[str, str]  # the agent's environment
     git: HarnessGit  # the harness's view of the repo (never the agent's .git)
-    user: tuple[int, int] | None = None  # (uid, gid) the agent and the checks run as; None: the harness's own
+    sandbox: Sandbox  # where the agent, the setup and the checks run
+    toolchain: Path  # pip, pytest, uv: mounted read-only for every command
+    user: tuple[int, int] | None = None  # (uid, gid) a root harness runs them as; None: the harness's own
 
     @property
-    def check_env(self) -> dict[str, str]:
-        """The checks run with the agent's environment, the base commit, and the harness's hardened git."""
-        return {**self.git.env(self.env), "BV_BASE_COMMIT": self.commit}
+    def home(self) -> Path:
+        return self.root / "home"
+
+    def mount(self, src: Path, dest: str, rw: bool = False) -> Mount:
+        return Mount(Path(src), dest, rw)
+
+    def view(self, home: Path | None = None) -> View:
+        mounts = self.mounts(home)
+        inside = [self.sandbox.inside(m) for m in mounts[:3]]
+        tmp = "/tmp" if self.sandbox.name != "none" else f"{inside[1]}/tmp"
+        return View(workspace=inside[0], home=inside[1], tmp=tmp, toolchain_bin=f"{inside[2]}/bin")
+
+    def mounts(self, home: Path | None = None) -> list[Mount]:
+        return [Mount(self.repo, WORKSPACE, True), Mount(home or self.home, HOME, True), Mount(self.toolchain, TOOLCHAIN)]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The agent's environment as it sees it (built, never inherited: see confinement.base_env)."""
+        return self.agent_env()
+
+    def agent_env(self, network: str = "none", home: Path | None = None) -> dict[str, str]:
+        env = base_env(self.view(home), self.user, network)
+        env.update(GIT_AUTHOR_NAME="agent", GIT_AUTHOR_EMAIL="agent@beyond-vibes.invalid",
+                   GIT_COMMITTER_NAME="agent", GIT_COMMITTER_EMAIL="agent@beyond-vibes.invalid")
+        return env
+
+    def command(self, argv: list[str], network: str = "none", home: Path | None = None,
+                extra: list[Mount] | None = None, env: dict[str, str] | None = None) -> Command:
+        """A command in this workspace's sandbox: the workspace, a home, the toolchain, and `extra` mounts."""
+        mounts = self.mounts(home) + list(extra or [])
+        if network == "packages":
+            mounts += index_settings(self.sandbox.inside(mounts[1]))[1]
+        return Command(argv, mounts, env if env is not None else self.agent_env(network, home),
+                       self.sandbox.inside(mounts[0]), network, self.user)
+
+    def fresh_home(self, name: str) -> Path:
+        """A new, empty home (the checks get one: nothing the agent left in its home reaches them)."""
+        home = self.root / name
+        shutil.rmtree(home, ignore_errors=True)
+        (home / "tmp").mkdir(parents=True)
+        hand_over(home, self.user)
+        return home
+
+    def run(self, script: str, timeout_s: float, network: str = "none", home: Path | None = None,
+            with_git: bool = False) -> tuple[int | None, str, float]:
+        """`bash -c script` in the sandbox to its end: (exit code or None at the timeout, output, seconds). With
+        `with_git`, the harness's base commit comes in read-only, for checks that compare with BV_BASE_COMMIT."""
+        extra: list[Mount] = []
+        env = None
+        if with_git:
+            extra = [Mount(self.git.git_dir, f"{OPT}/base.git"), Mount(self.git.index, f"{OPT}/git-index")]
+            env = {**self.agent_env(network, home), **hardened_git_env(), "BV_BASE_COMMIT": self.commit}
+            inside = self.command([], network, home, extra, env)
+            env.update(GIT_DIR=self.sandbox.inside(extra[0]), GIT_INDEX_FILE=self.sandbox.inside(extra[1]),
+                       GIT_WORK_TREE=inside.cwd)
+        cmd = self.command(["bash", "-c", script], network, home, extra, env)
+        out_file = self.root / f".out-{os.urandom(4).hex()}"
+        try:
+            code, out, seconds = run_to_end(self.sandbox, cmd, out_file, timeout_s)
+        finally:
+            out_file.unlink(missing_ok=True)
+        return code, out.decode(errors="replace"), seconds
 
     def diff(self) -> str:
         """Everything the agent changed since the pinned commit, new files included (commits cannot hide it)."""
@@ -135,12 +181,9 @@ class Workspace:
 
 
 def agent_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = _clean_env()
-    env.update(HOME=str(home), TMPDIR=str(home / "tmp"), PYTHONDONTWRITEBYTECODE="1",
-               GIT_AUTHOR_NAME="agent", GIT_AUTHOR_EMAIL="agent@beyond-vibes.invalid",
-               GIT_COMMITTER_NAME="agent", GIT_COMMITTER_EMAIL="agent@beyond-vibes.invalid")
-    env.update(extra or {})
-    return env
+    """The unconfined (`none`) agent environment with `home` as its home (tests, tools outside a workspace)."""
+    view = View(workspace=str(home), home=str(home), tmp=str(home / "tmp"), toolchain_bin=str(toolchain_dir() / "bin"))
+    return {**base_env(view, None), **(extra or {})}
 
 
 def copy_folder(folder: Path, dest: Path) -> None:
@@ -230,14 +273,32 @@ def checkout(task: Task, private: Path, dest: Path) -> tuple[HarnessGit, str]:
     return git, commit
 
 
+def user_folder() -> Path:
+    """This user's own folder under the temp folder (`<tmp>/bv-<uid>`, mode 0700): workspaces, per-run scratch. Users
+    of one machine never share it; one that someone else made (or a symlink) is refused, not used."""
+    uid = os.getuid()
+    path = Path(tempfile.gettempdir()) / f"bv-{uid}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise ConfigError(f"{path}: not a private folder of this user (uid {uid}); remove it, or set TMPDIR to a "
+                          "folder of your own")
+    return path
+
+
 @contextmanager
 def workspace_slot(task: Task) -> Iterator[Path]:
     """A workspace folder whose path is the same from run to run: pi puts the working directory into the
     model's prompt, so a random temp name would make two runs of one experiment differ in their prompt (and,
-    at temperature 0, in their outcome). Concurrent runs take the next free slot: <tmp>/bv-workspaces/<task>-<n>."""
-    base = Path(tempfile.gettempdir()) / "bv-workspaces"
-    base.mkdir(mode=0o711, exist_ok=True)
-    base.chmod(0o711)  # the agent's user may pass through to its own slot, not list the others
+    at temperature 0, in their outcome). Concurrent runs take the next free slot: <tmp>/bv-<uid>/workspaces/<task>-<n>. (Inside bwrap or a container
+    the agent sees /workspace whatever the slot.)"""
+    base = user_folder() / "workspaces"
+    base.mkdir(mode=0o700, exist_ok=True)
     for slot in itertools.count():
         fd = os.open(base / f".{task.name}-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -256,25 +317,24 @@ def workspace_slot(task: Task) -> Iterator[Path]:
 
 
 @contextmanager
-def workspace(task: Task, keep: bool = False) -> Iterator[Workspace]:
-    """The agent's workspace; with `keep`, it is moved aside afterwards (`Workspace.root` says where)."""
-    user = agent_user()
-    private = Path(tempfile.mkdtemp(prefix="bv-harness-"))  # outside the agent's folders, owned by the harness
-    if user is not None:
-        private.chmod(0o755)  # the checks (as the agent's user) read the base commit from it; nobody else writes it
+def workspace(task: Task, keep: bool = False, sandbox: Sandbox | str = "auto") -> Iterator[Workspace]:
+    """The agent's workspace in its sandbox; with `keep`, it is moved aside afterwards (`Workspace.root` says where)."""
+    box = get_sandbox(sandbox) if isinstance(sandbox, str) else sandbox
+    user = agent_user() if box.name != "none" else None
+    toolchain = toolchain_dir()
+    private = Path(tempfile.mkdtemp(prefix="bv-harness-", dir=user_folder()))  # the harness's own: the agent never sees it
     try:
         with workspace_slot(task) as root:
             repo = root / "repo"
             git, commit = checkout(task, private, repo)
-            home = root / "home"
-            (home / "tmp").mkdir(parents=True)
+            (root / "home" / "tmp").mkdir(parents=True)
             hand_over(root, user)
-            ws = Workspace(root=root, repo=repo, commit=commit, env=agent_env(home), git=git, user=user)
+            ws = Workspace(root=root, repo=repo, commit=commit, git=git, sandbox=box, toolchain=toolchain, user=user)
             try:
                 yield ws
             finally:
                 if keep:
-                    kept = Path(tempfile.mkdtemp(prefix=f"bv-kept-{task.name}-"))
+                    kept = Path(tempfile.mkdtemp(prefix=f"bv-kept-{task.name}-", dir=user_folder()))
                     root.rename(kept / "workspace")
                     ws.root, ws.repo = kept / "workspace", kept / "workspace" / "repo"
                 else:

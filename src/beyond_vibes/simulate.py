@@ -12,7 +12,8 @@ from pathlib import Path
 from beyond_vibes import names as N
 from beyond_vibes.agents import Agent, AgentEndpoint, AgentJob, AgentResult, get_agent
 from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
-from beyond_vibes.checks import CheckResult, run_checks
+from beyond_vibes.checks import CheckResult, harness_problem, run_checks, run_setup
+from beyond_vibes.confinement import Sandbox, get_sandbox, toolchain_dir, toolchain_id, user_name
 from beyond_vibes.procs import deferred_signals, interrupt_reason
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
@@ -37,7 +38,7 @@ class SimulateOptions:
     agent: str = "pi"
     engine: EngineConfig | None = None  # overrides the model's own (Catalog.engine_for)
     engine_spec: EngineSpec | None = None  # where the engine comes from (Catalog.engine_spec)
-    sandbox: str = "process"  # where the agent runs: process (host, unprivileged user) or container
+    sandbox: str = "auto"  # what confines the agent, its setup and checks: auto (bwrap, else container), bwrap, container, none
     repeat: int = 0
     experiment: str | None = None
     keep_workspace: bool = False
@@ -64,11 +65,14 @@ class SimulationResult:
 
 def decide_status(agent: AgentResult | None, server_failure: str | None, checks: list[CheckResult],
                   timeout_s: float) -> tuple[str, str | None]:
-    """(status, why). Timeout > error (the model server, the agent process, a model error) > success > failed."""
+    """(status, why). Timeout > error (the model server, the agent process, a model error, a check that could not
+    start) > success > failed."""
     if agent is not None and agent.timed_out:
         return N.STATUS_TIMEOUT, f"timed out after {timeout_s:.0f} s"
     if server_failure:
         return N.STATUS_ERROR, server_failure
+    if harness := harness_problem(checks):
+        return N.STATUS_ERROR, harness
     if agent is not None and (crash := agent.crash()):
         return N.STATUS_ERROR, crash
     if agent is not None and agent.stop_reason == "error":
@@ -83,18 +87,30 @@ class _Plan:
     timeout_s: float
     agent: Agent
     agent_version: str
+    sandbox: Sandbox
+    toolchain: str
+
+
+_warned_none = False
 
 
 def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
-    """Everything about the task and agent that bad input can break, before anything starts."""
+    """Everything about the task, agent and sandbox that bad input can break, before anything starts."""
+    global _warned_none
     prompt = task.render_prompt(opts.prompt_vars)
     agent = get_agent(opts.agent, settings)
     version = agent.version()
     local_repository(task)
-    return _Plan(prompt, opts.max_turns or task.max_turns, float(opts.timeout_s or task.timeout_s), agent, version)
+    sandbox = get_sandbox(opts.sandbox)
+    if sandbox.name == "none" and not _warned_none:
+        _warned_none = True
+        log.warning("--sandbox none: the agent runs unconfined as %s: it can read your files and reach any network",
+                    user_name(__import__("os").getuid()))
+    return _Plan(prompt, opts.max_turns or task.max_turns, float(opts.timeout_s or task.timeout_s), agent, version,
+                 sandbox, toolchain_id(toolchain_dir()))
 
 
-def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int, sandbox: str = "process") -> str:
+def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int, sandbox: str = "bwrap") -> str:
     m = served.model
     return run_key(
         task=task.name, task_sha256=task.file_sha256, prompt=plan.prompt, repo_commit=commit, model=m.name,
@@ -103,7 +119,7 @@ def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, re
         image=served.server.image,
         runtime=served.runtime, llama_build=served.server.build, sampling=m.sampling.model_dump(mode="json"),
         max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
-        repeat=repeat, sandbox=sandbox,
+        repeat=repeat, sandbox=sandbox, toolchain=plan.toolchain, network=task.network,
     )
 
 
@@ -126,14 +142,14 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
     model = served.model
     tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
     started = time.time()  # wall_s, the MLflow run and the trace all span workspace -> checks done
-    with workspace(task, keep=opts.keep_workspace) as ws:
-        key = simulation_key(task, served, plan, ws.commit, opts.repeat, opts.sandbox)
+    with workspace(task, keep=opts.keep_workspace, sandbox=plan.sandbox) as ws:
+        key = simulation_key(task, served, plan, ws.commit, opts.repeat, plan.sandbox.name)
         tags = {
             N.TAG_KIND: "simulation", N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
             N.TAG_FAMILY: model.family, N.TAG_QUANT: served.quant or "api", N.TAG_ENGINE: served.engine_name,
             N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
             N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
-            N.TAG_SANDBOX: opts.sandbox,
+            N.TAG_SANDBOX: plan.sandbox.name,
             **owner_tags(), **opts.extra_tags,
         }
         params = _params(task, served, plan, ws, opts)
@@ -168,6 +184,7 @@ def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: S
         N.PARAM_IMAGE: server.image,
         N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
         N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
+        N.PARAM_SANDBOX: plan.sandbox.name, N.PARAM_TOOLCHAIN: plan.toolchain, N.PARAM_NETWORK: task.network,
     }
 
 
@@ -177,33 +194,15 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
     model, server = served.model, served.server
     rec = SimulationRecord(prompt=plan.prompt, started_at=started, load_s=server.load_s, pricing=model.pricing,
                            task=task.name, archetype=task.archetype.value, guidelines=dict(task.guidelines),
-                           workspace=str(ws.repo), base_commit=ws.commit)
+                           workspace=ws.view().workspace, base_commit=ws.commit)
     log_start = server.log_size()
     terminal = "FINISHED"
     try:
-        window = server.memory.window() if server.memory is not None else nullcontext(None)
-        with window as memory:
-            try:
-                endpoint_max = model.sampling.max_tokens or min(4096, served.context_window // 2)
-                with RecordingProxy(server.base_url, server.model_id, model.sampling, server.api_key) as proxy:
-                    endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, served.context_window, endpoint_max)
-                    job = AgentJob(workspace=ws.repo, scratch=ws.root, prompt=plan.prompt, system_prompt=task.system_prompt,
-                                   tools=task.tools, max_turns=plan.max_turns, timeout_s=plan.timeout_s, env=ws.env,
-                                   abort=server.dead, user=ws.user, sandbox=tags[N.TAG_SANDBOX])
-                    try:
-                        rec.agent = plan.agent.run(job, endpoint)
-                    finally:
-                        rec.proxy_records = list(proxy.records)
-            finally:
-                if memory is not None:
-                    rec.peak_rss_mb, rec.peak_vram_mb = memory.peak_rss_mb, memory.peak_vram_mb
-        failure = server.failure()
-        rec.diff = ws.diff()
-        rec.checks_started_at = time.time()
-        rec.checks = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
-        rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
-        # The run did its job unless the harness, the server or the agent broke: then MLflow says FAILED too.
-        terminal = "FAILED" if rec.status == N.STATUS_ERROR else "FINISHED"
+        rec.setup_s, setup_failure = run_setup(task, ws)
+        if setup_failure:  # before any model call: the harness's (or the task's) error, never the model's
+            rec.status, rec.error, terminal = N.STATUS_ERROR, setup_failure, "FAILED"
+        else:
+            terminal = _agent_and_checks(rec, task, served, plan, ws)
     except KeyboardInterrupt as e:
         rec.status, rec.error, terminal = N.STATUS_ERROR, interrupt_reason(e), "KILLED"
         raise
@@ -221,3 +220,31 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
             for problem in problems:
                 log.warning("could not record %s (the run is recorded without it)", problem)
     return rec, trace_id, metrics
+
+
+def _agent_and_checks(rec: SimulationRecord, task: Task, served: ServedModel, plan: _Plan, ws: Workspace) -> str:
+    """The agent on the model through a recording proxy, then the checks; fills `rec`, returns the MLflow status."""
+    model, server = served.model, served.server
+    window = server.memory.window() if server.memory is not None else nullcontext(None)
+    with window as memory:
+        try:
+            endpoint_max = model.sampling.max_tokens or min(4096, served.context_window // 2)
+            with RecordingProxy(server.base_url, server.model_id, model.sampling, server.api_key) as proxy:
+                endpoint = AgentEndpoint(proxy.base_url, server.model_id, DUMMY_KEY, served.context_window, endpoint_max)
+                job = AgentJob(ws=ws, prompt=plan.prompt, system_prompt=task.system_prompt, tools=task.tools,
+                               max_turns=plan.max_turns, timeout_s=plan.timeout_s, abort=server.dead,
+                               network=task.network)
+                try:
+                    rec.agent = plan.agent.run(job, endpoint)
+                finally:
+                    rec.proxy_records = list(proxy.records)
+        finally:
+            if memory is not None:
+                rec.peak_rss_mb, rec.peak_vram_mb = memory.peak_rss_mb, memory.peak_vram_mb
+    failure = server.failure()
+    rec.diff = ws.diff()
+    rec.checks_started_at = time.time()
+    rec.checks = run_checks(task.checks, ws)
+    rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)
+    # The run did its job unless the harness, the server or the agent broke: then MLflow says FAILED too.
+    return "FAILED" if rec.status == N.STATUS_ERROR else "FINISHED"

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from enum import Enum
+from typing import Literal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
@@ -38,11 +39,15 @@ class Repository(BaseModel):
         return self
 
 
+Network = Literal["none", "packages"]  # none, or the package index the user configured (pip, uv, npm)
+
+
 class Check(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     command: str
     timeout_s: PositiveInt = 300
+    network: Network = "none"  # `packages` for a check that resolves from the index (`uv lock`)
 
 
 class Solution(BaseModel):
@@ -72,6 +77,12 @@ class Task(BaseModel):
     prompt: str
     prompt_vars: dict[str, str] = Field(default_factory=dict)  # defaults for {vars} in the prompt
     tools: list[str] = Field(default_factory=lambda: ["read", "bash", "edit", "write"])
+    # Run once in the workspace, in the sandbox, as the agent's user, before the agent starts (with the package
+    # index): e.g. `uv venv && uv pip install -e .[dev]`. A failing one ends the run as an error.
+    setup: list[str] = Field(default_factory=list)
+    setup_timeout_s: PositiveInt = 900
+    requires: list[str] = Field(default_factory=list)  # commands the task needs beyond the toolchain (node, make...)
+    network: Network = "none"  # the agent's: none, or `packages` to let it reach the package index
     checks: list[Check] = Field(default_factory=list)
     solution: Solution | None = None
     source: Path = Field(default=Path("task.yaml"), exclude=True)

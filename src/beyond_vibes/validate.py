@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 
-from beyond_vibes.checks import CheckResult, run_checks
+from beyond_vibes.checks import CheckResult, harness_problem, run_checks, run_setup
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.sandbox import Workspace, workspace
 from beyond_vibes.tasks import Task
@@ -33,13 +32,13 @@ def apply_solution(task: Task, ws: Workspace) -> None:
             ws.git.run("apply", "--whitespace=nowarn", str(patch.resolve()))
         except SimulationError as e:
             raise SimulationError(f"{task.source}: solution.patch does not apply: {e}") from None
-    for cmd in sol.commands:
-        out = subprocess.run(["bash", "-c", cmd], cwd=ws.repo, env=ws.check_env, capture_output=True, text=True, timeout=600)
-        if out.returncode != 0:
-            raise SimulationError(f"{task.source}: solution command failed ({cmd!r}): {(out.stdout + out.stderr).strip()[-500:]}")
+    for cmd in sol.commands:  # in the sandbox, as the agent would run them
+        code, out, _ = ws.run(cmd, 600, network=task.network, with_git=True)
+        if code != 0:
+            raise SimulationError(f"{task.source}: solution command failed ({cmd!r}): {out.strip()[-500:]}")
 
 
-def validate_task(task: Task) -> Soundness:
+def validate_task(task: Task, sandbox: str = "auto") -> Soundness:
     result = Soundness(task.name)
     if task.solution is None:
         result.problem = "no reference solution"
@@ -47,11 +46,17 @@ def validate_task(task: Task) -> Soundness:
     if not task.checks:
         result.problem = "no checks"
         return result
-    with workspace(task) as ws:
-        result.before = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
+    with workspace(task, sandbox=sandbox) as ws:
+        _, setup_failure = run_setup(task, ws)
+        if setup_failure:
+            result.problem = setup_failure
+            return result
+        result.before = run_checks(task.checks, ws)
         apply_solution(task, ws)
-        result.after = run_checks(task.checks, ws.repo, ws.check_env, ws.user)
-    if all(c.passed for c in result.before):
+        result.after = run_checks(task.checks, ws)
+    if cannot := harness_problem(result.before + result.after):
+        result.problem = cannot
+    elif all(c.passed for c in result.before):
         result.problem = "every check already passes on the untouched repository (nothing for the agent to do)"
     elif not all(c.passed for c in result.after):
         failing = ", ".join(c.name for c in result.after if not c.passed)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from beyond_vibes.registry import pick
 from beyond_vibes.settings import Settings
+
+if TYPE_CHECKING:
+    from beyond_vibes.sandbox import Workspace
 
 
 @dataclass(frozen=True)
@@ -90,17 +93,14 @@ class AgentEndpoint:
 
 @dataclass(frozen=True)
 class AgentJob:
-    workspace: Path  # the repository the agent works in
-    scratch: Path  # a private folder for the agent's config and home
+    ws: "Workspace"  # the checkout, its sandbox, the agent's home and user
     prompt: str
     system_prompt: str | None
     tools: list[str]
     max_turns: int
     timeout_s: float
-    env: dict[str, str]  # already scrubbed: the agent sees exactly this
     abort: threading.Event | None = None  # set by the harness (the model server died): stop the agent now
-    user: tuple[int, int] | None = None  # (uid, gid) to run as: the workspace's unprivileged user
-    sandbox: str = "process"  # or "container": the agent in a container with no network but the model proxy
+    network: str = "none"  # the task's: none (the model proxy only) or packages (the package index too)
 
 
 class Agent(Protocol):

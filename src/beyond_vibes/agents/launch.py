@@ -1,6 +1,5 @@
-"""Where the agent process runs: on the host (its own process group, the workspace's unprivileged user), or in a
-container (`--sandbox container`) that sees the host's system folders read-only, its workspace read-write, no
-network, and the model proxy through a unix socket bridged to 127.0.0.1 inside."""
+"""Pieces the sandboxes share: the container launch (`--sandbox container`), the unix-socket bridge that brings the
+model proxy into a command without network, and its forwarder to 127.0.0.1 inside."""
 
 from __future__ import annotations
 
@@ -12,38 +11,16 @@ import socketserver
 import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.procs import spawn, stop_group
+from beyond_vibes.confinement import SYSTEM_DIRS
+from beyond_vibes.errors import ConfigError
 
 AGENT_IMAGE = "localhost/bv-agent-base:latest"  # an empty root: the host's /usr, /lib, /etc... come in read-only
-SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc")
-
-
-class LocalLaunch:
-    def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str], user, stderr):
-        try:
-            self.proc = spawn(cmd, cwd=cwd, env=env, user=user, stdout=subprocess.PIPE, stderr=stderr,
-                              stdin=subprocess.DEVNULL)
-        except OSError as e:
-            raise SimulationError(f"could not start {cmd[0]}: {e}") from e
-
-    def lines(self) -> Iterator[bytes]:
-        yield from self.proc.stdout
-
-    def wait(self) -> int:
-        return self.proc.wait()
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        stop_group(self.proc, grace_s)
-
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.returncode
 
 
 def agent_image(client) -> str:
@@ -63,17 +40,20 @@ def agent_image(client) -> str:
 
 
 class ContainerLaunch:
-    """The agent's command in a container; stdout streams back line by line like a local process's."""
+    """A confined command in a container; stdout streams back line by line like a process's (or, when `stdout` is
+    a file, is written there at the end)."""
 
-    def __init__(self, client, cmd: list[str], cwd: Path, env: dict[str, str], user, mounts: dict[str, str], stderr):
+    def __init__(self, client, cmd, stdout, stderr):
         image = agent_image(client)
         volumes = {d: {"bind": d, "mode": "ro"} for d in SYSTEM_DIRS if os.path.isdir(d)}
-        volumes.update({path: {"bind": path, "mode": mode} for path, mode in mounts.items()})
+        volumes.update({str(m.src): {"bind": m.dest, "mode": "rw" if m.rw else "ro"} for m in cmd.mounts})
+        self._stdout = None if stdout is subprocess.PIPE else stdout
         self._stderr = stderr
         self.returncode: int | None = None
         self.container = client.containers.run(
-            image, cmd, detach=True, working_dir=str(cwd), environment=env, network_mode="none", volumes=volumes,
-            tmpfs={"/tmp": ""}, user=f"{user[0]}:{user[1]}" if user else None, labels=owner_labels(),
+            image, cmd.argv, detach=True, working_dir=cmd.cwd, environment=cmd.env,
+            network_mode="host" if cmd.network == "packages" else "none", volumes=volumes, tmpfs={"/tmp": "mode=1777"},
+            user=f"{cmd.user[0]}:{cmd.user[1]}" if cmd.user else None, labels=owner_labels(),
             name=f"bv-agent-{os.urandom(5).hex()}")
 
     def lines(self) -> Iterator[bytes]:
@@ -86,15 +66,35 @@ class ContainerLaunch:
         if buffer:
             yield buffer
 
-    def wait(self) -> int:
-        if self.returncode is None:
-            self.returncode = int(self.container.wait().get("StatusCode", -1))
+    def wait(self, timeout: float | None = None) -> int:
+        """Polls the container's state (podman's Docker-compatible wait busy-polls inside the service)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
             try:
+                self.container.reload()
+                state = self.container.attrs.get("State", {})
+            except Exception:  # noqa: BLE001 - gone: removed by someone else
+                self.returncode = -1
+                break
+            if state.get("Status") in ("exited", "dead", "stopped"):
+                self.returncode = int(state.get("ExitCode", -1))
+                self._collect_output()
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired("container", timeout)
+            time.sleep(0.1)
+        return self.returncode
+
+    def _collect_output(self) -> None:
+        try:
+            if self._stdout is not None:
+                self._stdout.write(self.container.logs(stdout=True, stderr=self._stderr is subprocess.STDOUT))
+                self._stdout.flush()
+            if self._stderr not in (None, subprocess.STDOUT, subprocess.DEVNULL):
                 self._stderr.write(self.container.logs(stdout=False, stderr=True))
                 self._stderr.flush()
-            except Exception:  # noqa: BLE001
-                pass
-        return self.returncode
+        except Exception:  # noqa: BLE001
+            pass
 
     def stop(self, grace_s: float = 5.0) -> None:
         try:
@@ -103,7 +103,7 @@ class ContainerLaunch:
             pass
         try:
             if self.returncode is None:
-                self.returncode = int(self.container.wait(timeout=30).get("StatusCode", -1))
+                self.wait(timeout=30)
         except Exception:  # noqa: BLE001
             pass
         try:

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from beyond_vibes.agents import AgentEndpoint, AgentEvent, AgentJob, AgentResult, ToolCall, Turn
 from beyond_vibes.errors import ConfigError, SimulationError
-from beyond_vibes.agents.launch import ContainerLaunch, LocalLaunch, forwarder_script, pi_root, proxy_bridge
+from beyond_vibes.agents.launch import forwarder_script, node_binary, pi_root, proxy_bridge
+from beyond_vibes.confinement import OPT, Mount
 from beyond_vibes.sandbox import hand_over
 from beyond_vibes.settings import Settings
 
@@ -104,19 +105,16 @@ class PiAgent:
         return self._version
 
     def run(self, job: AgentJob, endpoint: AgentEndpoint) -> AgentResult:
-        agent_dir = job.scratch / "pi-agent"
+        ws = job.ws
+        agent_dir = ws.root / "pi-agent"
         agent_dir.mkdir(parents=True, exist_ok=True)
         (agent_dir / "models.json").write_text(json.dumps(pi_models_json(endpoint), indent=2))
         (agent_dir / "settings.json").write_text(json.dumps(PI_SETTINGS, indent=2))
-        extension = agent_dir / "bv_turn_limit.ts"
-        extension.write_text(resources.files("beyond_vibes.agents").joinpath("pi_turn_limit.ts").read_text())
-        hand_over(agent_dir, job.user)  # pi writes lock files beside its settings
-        env = {**job.env, "PI_CODING_AGENT_DIR": str(agent_dir), "PI_OFFLINE": "1", "PI_SKIP_VERSION_CHECK": "1",
-               "BV_MAX_TURNS": str(job.max_turns)}
-        cmd = pi_command(self.binary(), job, endpoint, extension)
+        (agent_dir / "bv_turn_limit.ts").write_text(resources.files("beyond_vibes.agents").joinpath("pi_turn_limit.ts").read_text())
+        hand_over(agent_dir, ws.user)  # pi writes lock files beside its settings
         result = AgentResult(agent=self.name, version=self.version(), started_at=time.time())
-        stderr_path = job.scratch / "pi.stderr"
-        with stderr_path.open("wb") as stderr, self._launch(job, endpoint, cmd, env, stderr) as proc:
+        stderr_path = ws.root / "pi.stderr"
+        with stderr_path.open("wb") as stderr, self._launch(job, endpoint, agent_dir, stderr) as proc:
             done = threading.Event()
             # The wall-clock budget is ours to enforce (pi has no timeout, a hung request never returns), and
             # so is stopping pi when its model server dies.
@@ -137,26 +135,62 @@ class PiAgent:
         return result
 
     @contextmanager
-    def _launch(self, job: AgentJob, endpoint: AgentEndpoint, cmd: list[str], env: dict, stderr):
-        """pi on the host, or (`job.sandbox == "container"`) in a container with no network but the proxy."""
-        if job.sandbox != "container":
-            yield LocalLaunch(cmd, job.workspace, env, job.user, stderr)
-            return
-        from beyond_vibes.runtime.container import docker_client
-
-        client = docker_client(self.settings)
-        port = urlsplit(endpoint.base_url).port
-        agent_dir = job.scratch / "pi-agent"
-        forward = forwarder_script(agent_dir / "forward.js")
-        with proxy_bridge(job.scratch / "net" / "proxy.sock", port) as sock:
-            wrapped = ["bash", "-c", 'node "$1" "$2" "$3" & shift 3; exec "$@"', "bv-agent", str(forward), str(port),
-                       str(sock), *cmd]
-            launch = ContainerLaunch(client, wrapped, job.workspace, env, job.user,
-                                     {str(job.scratch): "rw", str(pi_root(self.binary())): "ro"}, stderr)
+    def _launch(self, job: AgentJob, endpoint: AgentEndpoint, agent_dir: Path, stderr):
+        """pi in the workspace's sandbox: pi's install and its config come in at fixed paths; without network, the
+        proxy comes in through a unix socket that a forwarder serves on the proxy's port at 127.0.0.1 inside."""
+        ws = job.ws
+        pi_mount = Mount(pi_root(self.binary()), f"{OPT}/pi")
+        dir_mount = Mount(agent_dir, f"{OPT}/pi-agent", rw=True)
+        extra = [pi_mount, dir_mount]
+        inside = ws.sandbox.inside
+        pi_bin = f"{inside(pi_mount)}/{Path(self.binary()).relative_to(pi_mount.src)}" if _under(self.binary(), pi_mount.src) else str(self.binary())
+        node = node_mount()
+        if node is not None:
+            extra.append(node)
+        cmd = ws.command([], job.network, extra=extra)
+        cmd.env.update(PI_CODING_AGENT_DIR=inside(dir_mount), PI_OFFLINE="1", PI_SKIP_VERSION_CHECK="1",
+                       BV_MAX_TURNS=str(job.max_turns))
+        if node is not None:
+            cmd.env["PATH"] = f"{inside(node)}/bin:{cmd.env['PATH']}"
+        argv = pi_command(Path(pi_bin), job, endpoint, Path(f"{inside(dir_mount)}/bv_turn_limit.ts"))
+        if ws.sandbox.name == "none" or job.network == "packages":  # the host's network: the proxy is right there
+            cmd.argv = argv
+            launch = ws.sandbox.start(cmd, subprocess.PIPE, stderr)
             try:
                 yield launch
             finally:
                 launch.stop(grace_s=2)
+            return
+        port = urlsplit(endpoint.base_url).port
+        forwarder_script(agent_dir / "forward.js")
+        net = Mount(ws.root / "net", f"{OPT}/net", rw=True)
+        with proxy_bridge(ws.root / "net" / "proxy.sock", port):
+            cmd.mounts.append(net)
+            # The forwarder must listen before pi's first request: wait (bounded) for its port.
+            cmd.argv = ["bash", "-c", 'node "$1" "$2" "$3" & for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$2") '
+                        '2>/dev/null && break; sleep 0.025; done; shift 3; exec "$@"', "bv-agent",
+                        f"{inside(dir_mount)}/forward.js", str(port), f"{inside(net)}/proxy.sock", *argv]
+            launch = ws.sandbox.start(cmd, subprocess.PIPE, stderr)
+            try:
+                yield launch
+            finally:
+                launch.stop(grace_s=2)
+
+
+def _under(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def node_mount() -> Mount | None:
+    """node's installation, when it is not in the system's folders (nvm, a tarball in the user's home)."""
+    real = Path(os.path.realpath(node_binary()))
+    if str(real).startswith(("/usr/", "/bin/")):
+        return None
+    return Mount(real.parent.parent, f"{OPT}/node")
 
 
 def _watch(proc, job: AgentJob, result: AgentResult, done: threading.Event) -> None:

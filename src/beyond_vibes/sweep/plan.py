@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
@@ -40,7 +41,7 @@ class SweepPlan(BaseModel):
     max_turns: PositiveInt | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     parallel: PositiveInt | None = None  # simulations at once per served model; default: its parallel slots
-    sandbox: str = "process"
+    sandbox: Literal["auto", "bwrap", "container", "none"] = "auto"  # what confines agents, setups, checks
     prompt_vars: dict[str, str] = Field(default_factory=dict)
     models_file: Path | None = None  # default: BV_MODELS_FILE
 
@@ -103,6 +104,13 @@ def plan_tasks(plan: SweepPlan, settings: Settings, where: Path) -> list[Task]:
     return list(tasks.values())
 
 
+def resolved_sandbox(name: str) -> str:
+    """`auto` as this machine resolves it (a run records the sandbox it had, so the cell must name the same)."""
+    from beyond_vibes.confinement import get_sandbox
+
+    return get_sandbox(name).name if name == "auto" else name
+
+
 def cell_key(task: Task, prompt: str, model: Model, quant: str | None, model_sha256: str, engine: EngineConfig,
              seed: int | None, plan: SweepPlan, agent_version: str, repeat: int) -> str:
     sampling = model.sampling.model_dump(mode="json") | ({"seed": seed} if seed is not None else {})
@@ -111,7 +119,7 @@ def cell_key(task: Task, prompt: str, model: Model, quant: str | None, model_sha
                    engine=engine.flags() if model.is_local else {"base_url": model.base_url, "model_id": model.model_id},
                    sampling=sampling, max_turns=plan.max_turns or task.max_turns,
                    timeout_s=float(plan.timeout_s or task.timeout_s), agent=plan.agent, agent_version=agent_version,
-                   repeat=repeat, sandbox=plan.sandbox)
+                   repeat=repeat, sandbox=resolved_sandbox(plan.sandbox))
 
 
 def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -> list[Group]:
