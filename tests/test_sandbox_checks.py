@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -66,21 +67,29 @@ def test_plain_folder_snapshot_is_the_same_commit_every_time(tmp_path):
             pass
 
 
-def test_agent_env_is_an_allowlist(tmp_path, monkeypatch):
+def test_agent_env_is_built_not_inherited(tmp_path, monkeypatch):
     for k, v in FAKE_SECRETS.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:pw@tracking")
+    monkeypatch.setenv("VIRTUAL_ENV", str(REPO / ".venv"))  # the user ran `source .venv/bin/activate`
+    monkeypatch.setenv("PATH", f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin")
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))
     env = agent_env(tmp_path)
-    assert env["HOME"] == str(tmp_path) and "PATH" in env
-    assert not set(FAKE_SECRETS) & set(env) and "MLFLOW_TRACKING_URI" not in env
+    assert env["HOME"] == str(tmp_path) and env["PYTHONNOUSERSITE"] == "1"
+    assert env["PATH"].split(":")[0].endswith("/bin") and ".venv" not in env["PATH"]
+    assert env["UV_CACHE_DIR"].startswith(str(tmp_path)) and env["PIP_CACHE_DIR"].startswith(str(tmp_path))
+    assert not set(FAKE_SECRETS) & set(env) and not {"MLFLOW_TRACKING_URI", "VIRTUAL_ENV", "PYTHONPATH"} & set(env)
 
 
-def test_checks_pass_fail_and_timeout(tmp_path):
-    env = agent_env(tmp_path)
-    ok = run_check(Check(name="ok", command="echo hi"), tmp_path, env)
-    bad = run_check(Check(name="bad", command="echo boom >&2; exit 3"), tmp_path, env)
-    slow = run_check(Check(name="slow", command="sleep 30", timeout_s=1), tmp_path, env)
+def test_checks_pass_fail_and_timeout():
+    with workspace(load_task("fix_failing_test", REPO / "tasks")) as ws:
+        ok = run_check(Check(name="ok", command="echo hi"), ws)
+        bad = run_check(Check(name="bad", command="echo boom >&2; exit 3"), ws)
+        slow = run_check(Check(name="slow", command="sleep 30", timeout_s=1), ws)
+        missing = run_check(Check(name="missing", command="no-such-tool --version"), ws)
     assert (ok.passed, ok.exit_code, ok.output_tail.strip()) == (True, 0, "hi")
+    assert missing.cannot_start == "check missing could not run: no-such-tool: command not found"
+    assert ok.cannot_start is None and bad.cannot_start is None
     assert (bad.passed, bad.exit_code) == (False, 3) and "boom" in bad.output_tail
     assert slow.passed is False and slow.exit_code is None and slow.duration_s < 10 and "killed after 1s" in slow.output_tail
 
@@ -113,8 +122,8 @@ HOOKS = {  # each would run a program as soon as the harness runs git in the wor
 
 
 def as_agent(ws) -> dict:
-    """subprocess keywords that run a command as the workspace's agent user (when the harness is root)."""
-    return {"user": ws.user[0], "group": ws.user[1], "extra_groups": []} if ws.user else {}
+    """subprocess keywords for git on the agent's repo from the test (another owner: git's safe.directory)."""
+    return {"env": {**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}}
 
 
 def plant_hooks(repo, dump_dir, **as_user):
@@ -131,6 +140,7 @@ def plant_hooks(repo, dump_dir, **as_user):
     dump_dir.chmod(0o777)  # the agent's user writes its dumps here
     for key, value in HOOKS.items():
         subprocess.run(["git", "config", key, value.format(dump=dump, hooks=hooks)], cwd=repo, check=True, **as_user)
+
     (repo / ".gitattributes").write_text("* filter=evil diff=evil\n")
     info = repo / ".git" / "info" / "attributes"
     info.write_text("* filter=evil diff=evil\n")
@@ -147,12 +157,13 @@ def test_harness_git_runs_no_agent_planted_program_and_sees_through_commits(tmp_
         # The agent games the task: rewrites the test, commits it (so HEAD moves), and "fixes" nothing.
         test_file = ws.repo / "tests" / "test_mathutils.py"
         test_file.write_text(test_file.read_text().replace("assertEqual", "assertTrue or self.assertEqual"))
-        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "commit", "-qam", "tests fixed"], cwd=ws.repo,
-                       env={**ws.env, "GIT_CONFIG_GLOBAL": "/dev/null"}, check=True, capture_output=True, **as_agent(ws))
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "safe.directory=*", "-c", "user.name=a",
+                        "-c", "user.email=a@a", "commit", "-qam", "tests fixed"], cwd=ws.repo,
+                       env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null"}, check=True, capture_output=True)
         for f in dumps.glob("env-*"):
             f.unlink()  # only the harness's own git use counts below
         diff = ws.diff()
-        checks = {c.name: c for c in run_checks(task.checks, ws.repo, ws.check_env, ws.user)}
+        checks = {c.name: c for c in run_checks(task.checks, ws)}
     assert sorted(p.name for p in dumps.glob("env-*")) == []  # no planted program ran
     assert "tests/test_mathutils.py" in diff  # the committed change is still a change against the base commit
     assert checks["tests_untouched"].passed is False

@@ -148,14 +148,11 @@ def extract_code(response: str) -> str | None:
     return response if re.search(r"^\s*(def|class|import|from)\s", response, re.MULTILINE) else None
 
 
-# The answer's code runs in the harness's process; its "all passed" line carries a nonce read from stdin (then
-# closed) so an answer that prints "ok" and exits early does not pass.
+# The answer's code runs in the harness's process; its "all passed" line carries a nonce the harness reads from a
+# file and removes before the answer runs, so an answer that prints "ok" and exits early does not pass.
 _HARNESS = """import os, sys
-nonce = sys.stdin.readline().strip()
-try:
-    sys.stdin.close(); os.close(0)
-except OSError:
-    pass
+nonce = open("nonce.txt").read().strip()
+os.remove("nonce.txt")
 ns = {"__name__": "solution"}
 try:
     exec(compile(open("solution.py").read(), "solution.py", "exec"), ns)
@@ -178,74 +175,46 @@ def code(s: EvalSet, item: Item, response: str) -> Score:
     return Score(ok, source[:2000], detail)
 
 
-def code_python(user: tuple[int, int] | None) -> str:
-    """The interpreter for answers' code: BV_CODE_PYTHON, else ours, else (when the unprivileged user cannot reach
-    ours, e.g. under /root) the system's python3."""
-    import os
-    import shutil
-
-    chosen = os.environ.get("BV_CODE_PYTHON")
-    if chosen:
-        return chosen
-    if user is None or _others_can_run(Path(sys.executable)):
-        return sys.executable
-    return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
-
-
-def _others_can_run(path: Path) -> bool:
-    import stat
-
-    real = path.resolve()
-    for folder in real.parents:
-        if not folder.stat().st_mode & stat.S_IXOTH:
-            return False
-    return bool(real.stat().st_mode & stat.S_IXOTH)
-
-
 def run_python_tests(source: str, tests: list[str], time_limit_s: float, memory_limit_mb: int) -> tuple[bool, str]:
-    """Run `source` then each test in one subprocess: (all passed, one line on the first failure)."""
-    from beyond_vibes.procs import spawn, stop_group
-    from beyond_vibes.sandbox import agent_user, hand_over
-
+    """Run `source` then each test in one process in the agent sandbox (BV_SANDBOX, default auto: no network, none
+    of the harness's files, the unprivileged user under a root harness): (all passed, one line on the first failure)."""
+    import os
     import secrets
 
-    user = agent_user()
+    from beyond_vibes.confinement import TOOLCHAIN, WORKSPACE, Command, Mount, View, agent_user, base_env, get_sandbox, run_to_end, toolchain_dir
+    from beyond_vibes.sandbox import hand_over
+
+    sandbox = get_sandbox(os.environ.get("BV_SANDBOX") or "auto")
+    user = agent_user() if sandbox.name != "none" else None
     nonce = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="bv-code-") as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) / "work"
+        folder.mkdir()
         (folder / "solution.py").write_text(source)
         (folder / "tests.txt").write_text("\x00".join(tests))
         (folder / "harness.py").write_text(_HARNESS)
+        (folder / "nonce.txt").write_text(nonce)  # read and removed by the harness before the answer's code runs
         hand_over(folder, user)
+        mounts = [Mount(folder, WORKSPACE, rw=True), Mount(toolchain_dir(), TOOLCHAIN)]
+        work, tools = sandbox.inside(mounts[0]), sandbox.inside(mounts[1])
+        env = base_env(View(workspace=work, home=work, tmp=work if sandbox.name == "none" else "/tmp",
+                            toolchain_bin=f"{tools}/bin"), user)
         limits = f"ulimit -v {memory_limit_mb * 1024}; ulimit -t {int(time_limit_s) + 1}; ulimit -f 10240; "
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "PYTHONDONTWRITEBYTECODE": "1",
-               "LANG": "C.UTF-8"}
-        # Output to a file, not a pipe: a process the answer leaves behind would hold a pipe open past the harness.
-        with (folder / "out.txt").open("wb") as out_file:
-            proc = spawn(["bash", "-c", limits + f"exec {code_python(user)} -I harness.py"], env=env, user=user, cwd=tmp,
-                         stdout=out_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+        cmd = Command(["bash", "-c", limits + f"exec {tools}/bin/python -I harness.py"], mounts, env, work, "none", user)
         start = time.monotonic()
-        try:
-            try:
-                proc.stdin.write(f"{nonce}\n".encode())
-                proc.stdin.close()
-            except OSError:
-                pass
-            proc.wait(timeout=time_limit_s)
-        except subprocess.TimeoutExpired:
+        code, out, _ = run_to_end(sandbox, cmd, Path(tmp) / "out.txt", time_limit_s)
+        if code is None:
             return False, f"timed out after {time_limit_s:g} s"
-        finally:
-            stop_group(proc, grace_s=0.5)  # whatever the answer's code started goes with it
-        out = (folder / "out.txt").read_bytes()[-20000:]
-        text = out.decode(errors="replace").strip()
+        text = out[-20000:].decode(errors="replace").strip()
         last = text.splitlines()[-1] if text else ""
-        if proc.returncode == 0 and last == f"passed {nonce}":
+        if code == 0 and last == f"passed {nonce}":
             return True, ""
-        if proc.returncode is not None and proc.returncode < 0:
-            return False, f"killed by signal {-proc.returncode} after {time.monotonic() - start:.1f} s (time or memory limit)"
-        if proc.returncode == 0:
+        if code < 0 or code > 128:
+            sig = -code if code < 0 else code - 128
+            return False, f"killed by signal {sig} after {time.monotonic() - start:.1f} s (time or memory limit)"
+        if code == 0:
             return False, "the answer's code exited before the tests finished"
-        return False, (last or f"exited with code {proc.returncode}")[:300]
+        return False, (last or f"exited with code {code}")[:300]
 
 
 SCORERS: dict[str, Scorer] = {"numeric": numeric, "analysis": analysis, "code": code}
