@@ -8,7 +8,7 @@
     in {
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
-          packages = with pkgs; [ python311 uv nodejs_20 cmake ninja git gcc ];
+          packages = with pkgs; [ python311 uv nodejs_20 cmake ninja git gcc bubblewrap util-linux ];
           shellHook = ''
             echo "beyond-vibes: run ./setup.sh, then .venv/bin/beyond-vibes doctor"
           '';

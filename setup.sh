@@ -92,4 +92,5 @@ for m in catalog.models:
         r = resolve_model(m, q, s, base_dir=catalog.path.resolve().parent)
         print(f"demo model {m.name} {q}: {r.path.name} sha256 {r.sha256[:12]}")
 PY
+command -v bwrap >/dev/null 2>&1 || step "note: bubblewrap (bwrap) is not installed; the agent sandbox needs it: sudo apt-get install bubblewrap (dnf/pacman: bubblewrap)"
 step "ready: .venv/bin/beyond-vibes doctor"

@@ -340,3 +340,19 @@ def test_bwrap_that_cannot_work_is_one_line_and_exit_2_with_no_run(tmp_path, cas
     assert want in out.stderr and llm.requests == []
     client, exp_id = tracking_client(Settings(MLFLOW_TRACKING_URI=uri, BV_EXPERIMENT="bad"))
     assert client.search_runs([exp_id]) == []
+
+
+def test_the_package_index_reaches_only_commands_that_ask(tmp_path):
+    """`network: packages` gets this machine's index settings (CA bundle, pip config) and the network; `none`
+    gets neither: a real download from the package index works in one and not the other."""
+    from beyond_vibes.sandbox import workspace
+
+    probe = ("env | grep -c -E '^(SSL_CERT_FILE|PIP_CERT|REQUESTS_CA_BUNDLE)=' ; test -f ~/.config/pip/pip.conf && echo has-pip-conf; "
+             "python -m pip download --no-deps --no-cache-dir -q -d \"$TMPDIR/dl\" six==1.16.0 >/dev/null 2>&1 && echo downloaded")
+    with workspace(load_task("fix_failing_test", REPO / "tasks")) as ws:
+        code_none, out_none, _ = ws.run(probe, 120, network="none")
+        code_pkg, out_pkg, _ = ws.run(probe, 120, network="packages")
+    assert out_none.split()[0] == "0" and "downloaded" not in out_none
+    assert "downloaded" in out_pkg and int(out_pkg.split()[0]) >= 1
+    if (Path.home() / ".config" / "pip" / "pip.conf").exists():
+        assert "has-pip-conf" in out_pkg and "has-pip-conf" not in out_none

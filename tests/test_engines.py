@@ -276,8 +276,8 @@ def test_the_agent_sandboxed_in_a_container_reaches_only_the_model(settings, tmp
     text = json.dumps(first)
     # No network but the model: the host's other servers are unreachable; no /root, no project folders.
     assert "Connection refused" in text or "Errno 111" in text or "Network is unreachable" in text
-    # pi's own folder is mounted read-only at its path; nothing else of the project is there.
-    assert "/root': No such file or directory" in text and "project: .tools" in text
+    # pi's own folder comes in read-only at /opt/bv/pi; nothing of the project is there.
+    assert "/root': No such file or directory" in text and f"cannot access '{REPO}'" in text
     # It still does the task with the host's tools (read-only), and the run says where it ran.
     assert result.status == "success", result.error
     run = tracking_client(s)[0].get_run(result.run_id)

@@ -166,12 +166,13 @@ def forwarder_script(dest: Path) -> Path:
 
 
 def pi_root(pi_bin: Path) -> Path:
-    """The folder holding pi's installation (mounted read-only into the agent container at the same path)."""
+    """The folder holding pi's installation (mounted read-only into the sandbox at /opt/bv/pi): the folder above its
+    node_modules, or, for a pi that is not an npm install (a wrapper script), the binary's own folder."""
     real = Path(os.path.realpath(pi_bin))
     for parent in real.parents:
         if parent.name == "node_modules":
             return parent.parent
-    raise ConfigError(f"pi at {pi_bin}: not inside a node_modules folder; install it with ./setup.sh for --sandbox container")
+    return real.parent
 
 
 def node_binary() -> str:

@@ -143,7 +143,8 @@ class PiAgent:
         dir_mount = Mount(agent_dir, f"{OPT}/pi-agent", rw=True)
         extra = [pi_mount, dir_mount]
         inside = ws.sandbox.inside
-        pi_bin = f"{inside(pi_mount)}/{Path(self.binary()).relative_to(pi_mount.src)}" if _under(self.binary(), pi_mount.src) else str(self.binary())
+        real = Path(os.path.realpath(self.binary()))
+        pi_bin = f"{inside(pi_mount)}/{real.relative_to(pi_mount.src)}" if ws.sandbox.name != "none" else str(self.binary())
         node = node_mount()
         if node is not None:
             extra.append(node)
@@ -175,14 +176,6 @@ class PiAgent:
                 yield launch
             finally:
                 launch.stop(grace_s=2)
-
-
-def _under(path: Path, folder: Path) -> bool:
-    try:
-        Path(path).relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 def node_mount() -> Mount | None:
