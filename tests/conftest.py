@@ -17,6 +17,9 @@ from beyond_vibes.settings import Settings, get_settings
 from beyond_vibes.tracking import tracking_client
 
 REPO = Path(__file__).resolve().parents[1]
+# The seed's repositories come from the bundles in ../shared/repos (an air-gapped mirror), never the network.
+if (REPO.parent / "shared" / "repos").is_dir():
+    os.environ.setdefault("BV_GIT_MIRRORS", str(REPO.parent / "shared" / "repos"))
 
 # Fake secrets present in the environment of every simulation in the suite: none may reach the agent or MLflow.
 FAKE_SECRETS = {

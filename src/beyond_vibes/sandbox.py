@@ -236,18 +236,34 @@ def base_repository(task: Task, private: Path) -> tuple[Path, str]:
         if repo_cfg.ref and not commit.startswith(repo_cfg.ref):
             raise ConfigError(f"{task.source}: repository.ref: {repo_cfg.ref} does not match the folder's snapshot {commit[:12]}; update ref")
         return git_dir, commit
-    url = str(src) if src is not None else repo_cfg.url
-    want = repo_cfg.ref or repo_cfg.branch or "HEAD"
+    if src is None:  # a URL: from the machine's mirror cache (BV_GIT_MIRRORS, then the network, only if missing)
+        pinned = pin_task(task)
+        url, want = str(pinned.mirror), pinned.commit
+    else:
+        url, want = str(src), repo_cfg.ref or repo_cfg.branch or "HEAD"
     env = {**_clean_env(ENV_ALLOWLIST + _CLONE_ENV), **hardened_git_env(), "HOME": str(private)}
     try:
         # A local repository gives its committed state only: untracked files (.env...) never travel.
         _git(["clone", "-q", "--bare", "--no-hardlinks", url, str(git_dir)], env)
-        rev = f"refs/heads/{repo_cfg.branch}" if repo_cfg.branch and not repo_cfg.ref else want
+        rev = f"refs/heads/{repo_cfg.branch}" if src is not None and repo_cfg.branch and not repo_cfg.ref else want
         commit = _git(["--git-dir", str(git_dir), "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"], env)
     except subprocess.CalledProcessError as e:
         lines = (e.stderr or "").strip().splitlines()
         raise SimulationError(f"{task.source}: repository: could not get {url} at {want}: {lines[-1] if lines else e}") from None
     return git_dir, commit
+
+
+def pin_task(task: Task):
+    """A URL task's commit in the machine's mirror cache (fetched from BV_GIT_MIRRORS or the URL only when missing);
+    a commit no source has is a one-line ConfigError."""
+    from beyond_vibes.gitsource import pin
+    from beyond_vibes.settings import get_settings
+
+    settings = get_settings()
+    repo_cfg = task.repository
+    mirrors = os.environ.get("BV_GIT_MIRRORS") or getattr(settings, "git_mirrors", None)
+    return pin(repo_cfg.url, repo_cfg.ref or repo_cfg.branch, settings.cache_dir, Path(mirrors) if mirrors else None,
+               where=f"{task.source}: repository.{'ref' if repo_cfg.ref else 'branch'}")
 
 
 def checkout(task: Task, private: Path, dest: Path) -> tuple[HarnessGit, str]:
