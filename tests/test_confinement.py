@@ -356,3 +356,19 @@ def test_the_package_index_reaches_only_commands_that_ask(tmp_path):
     assert "downloaded" in out_pkg and int(out_pkg.split()[0]) >= 1
     if (Path.home() / ".config" / "pip" / "pip.conf").exists():
         assert "has-pip-conf" in out_pkg and "has-pip-conf" not in out_none
+
+
+def test_package_index_credentials_reach_a_packages_check_but_never_the_store(settings, tmp_path, monkeypatch, mathutils_repo):
+    password = "idxPassw0rd-0123456789"
+    monkeypatch.setenv("PIP_INDEX_URL", f"https://bob:{password}@pypi.invalid/simple")
+    task = write_task(tmp_path, "index_creds", repository={"path": str(mathutils_repo)},
+                      checks=[{"name": "index", "command": "echo \"$PIP_INDEX_URL\"", "network": "packages"},
+                              {"name": "offline", "command": "echo \"index=$PIP_INDEX_URL\""}])
+    with ScriptedLLM([Step(content="Nothing to do.")]) as llm:
+        model, quant = load_catalog(write_catalog(tmp_path, [scripted(llm)])).choose("scripted")
+        result = simulate(load_task(str(task), tmp_path / "tasks"), model, quant, settings)
+    assert password in result.checks[0].output_tail  # the check that asked for the index has it...
+    assert result.checks[1].output_tail.strip() == "index="  # ...the one that did not, has nothing
+    client, _ = tracking_client(settings)
+    logged = all_logged_text(client, result.run_id, result.trace_id)
+    assert "pypi.invalid" in logged and password not in logged  # ...and the store never sees it

@@ -1,12 +1,15 @@
 """The team tracking server for real: PostgreSQL + an S3-compatible store + `mlflow server` on loopback; a sweep with
-two simulations writing at once against it, then a resume against it; nothing left running afterwards."""
+two simulations writing at once against it, then a resume against it; nothing left running afterwards. PostgreSQL
+refuses connections without its generated password, which no command line, log or printout shows."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,8 @@ from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.runtime.probe import free_port
 from beyond_vibes.settings import Settings
-from beyond_vibes.team_server import postgres_bin, team_server
+from beyond_vibes.redact import uri_password
+from beyond_vibes.team_server import PASSWORD_FILE, postgres, postgres_bin, team_server
 from conftest import REPO, SMOLLM, have_pi, our_processes
 from s3_servers import RcloneS3
 
@@ -92,3 +96,47 @@ def test_a_sweep_with_parallel_writers_and_a_resume_against_the_team_server(tmp_
         assert our_processes() == []
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.skipif(not have_postgres(), reason="PostgreSQL not installed (apt-get install -y postgresql)")
+def test_postgres_asks_for_its_generated_password_which_nobody_sees(tmp_path):
+    import psutil
+    import psycopg2
+    from mlflow import MlflowClient
+
+    data = Path(tempfile.mkdtemp(prefix="bv-team-"))  # under /tmp: the postgres user must reach it
+    data.chmod(0o755)
+    try:
+        with RcloneS3() as s3:
+            s3.client().create_bucket(Bucket=BUCKET)
+            settings = Settings(**s3.env(BUCKET), BV_HOME=str(tmp_path / "home"))
+            pg_port = free_port()
+            with team_server(settings, data, port=free_port(), pg_port=pg_port) as team:
+                password = uri_password(team.backend_uri)
+                pwfile = data / PASSWORD_FILE
+                assert password and len(password) >= 32 and pwfile.read_text().strip() == password
+                assert stat.S_IMODE(pwfile.stat().st_mode) == 0o600
+                where = {"host": "127.0.0.1", "port": pg_port, "user": "postgres", "dbname": "mlflow", "connect_timeout": 10}
+                for attempt in ({}, {"password": "not-the-password"}, {"host": str(data / "postgres")}):  # TCP and socket
+                    with pytest.raises(psycopg2.OperationalError, match="password"):
+                        psycopg2.connect(**{**where, **attempt}).close()
+                with psycopg2.connect(**where, password=password) as conn, conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM experiments")  # mlflow server made its tables with it
+                    assert cur.fetchone()[0] >= 0
+                conn.close()
+                assert MlflowClient(team.url).create_experiment("through-the-server")
+                # Nobody sees it: no command line (`ps`), not the server's log, not the object's printout.
+                shown = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+                assert [c for c in shown if password in c] == []
+                assert password not in team.log_path.read_text(errors="replace") and password not in repr(team)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.skipif(not have_postgres(), reason="PostgreSQL not installed (apt-get install -y postgresql)")
+def test_a_cluster_made_without_a_password_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "postgres").mkdir()
+    (tmp_path / "postgres" / "PG_VERSION").write_text("15\n")  # an earlier, trust-authenticated cluster
+    with pytest.raises(ConfigError, match="trust authentication .* move it away"):
+        with postgres(tmp_path, free_port()):
+            pass

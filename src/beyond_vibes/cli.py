@@ -21,6 +21,7 @@ from rich.table import Table
 
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.procs import Terminated, signals_as_interrupt
+from beyond_vibes.redact import safe_uri
 from beyond_vibes.settings import get_settings
 
 # Piped output (CI logs, `| less`) gets 160 columns instead of rich's 80, so file names and keys are not folded.
@@ -37,10 +38,10 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except ConfigError as e:
-            err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(safe_uri(str(e)))}", highlight=False, soft_wrap=True)
             sys.exit(2)
         except SimulationError as e:
-            err_console.print(f"[red]simulation error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]simulation error:[/red] {escape(safe_uri(str(e)))}", highlight=False, soft_wrap=True)
             sys.exit(1)
         except KeyboardInterrupt as e:
             err_console.print(f"[red]stopped:[/red] {escape(e.signame if isinstance(e, Terminated) else 'Ctrl-C')}; "
@@ -49,7 +50,7 @@ def handle_errors(fn):
         except Exception as e:  # noqa: BLE001 - a bug or an outside failure: one line (BV_DEBUG=1 for the traceback)
             if os.environ.get("BV_DEBUG"):
                 raise
-            detail = str(e).strip().splitlines()[0][:500] if str(e).strip() else ""
+            detail = safe_uri(str(e).strip().splitlines()[0][:500]) if str(e).strip() else ""
             err_console.print(f"[red]error:[/red] {type(e).__name__}: {escape(detail)} (BV_DEBUG=1 shows the traceback)",
                               highlight=False, soft_wrap=True)
             sys.exit(1)
@@ -89,8 +90,9 @@ def _catalog_and_settings(config: str | None):
 @click.option("--engine", default=None, help="llama.cpp engine: cpu, cuda, rocm or vulkan (default: the model's).")
 @click.option("--engine-config", default=None, help="A named engine config from models.yaml (engine_configs).")
 @click.option("--runtime", default=None, help="process (a llama-server binary) or container (default: the model's).")
-@click.option("--sandbox", default="process", type=click.Choice(["process", "container"]), show_default=True,
-              help="Where the agent runs: on the host, or in a container with no network but the model.")
+@click.option("--sandbox", default="auto", type=click.Choice(["auto", "bwrap", "container", "none"]), show_default=True,
+              help="What confines the agent, the task's setup and the checks: auto (bwrap where it works, else a "
+                   "container), bwrap, container, or none (unconfined: only when you mean it).")
 @handle_errors
 def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace,
              engine, engine_config, runtime, sandbox) -> None:
@@ -107,6 +109,13 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     the_task = load_task(task, settings.tasks_dir)
     chosen, chosen_quant = catalog.choose(model, quant, provider)
     the_task.render_prompt(variables)  # a missing {var} fails before any download
+    from beyond_vibes.confinement import get_sandbox
+
+    get_sandbox(sandbox)  # so does a sandbox that cannot work here
+    if the_task.repository.url:
+        from beyond_vibes.sandbox import pin_task
+
+        pin_task(the_task)  # and a pinned commit that no source has
     tracking_worker(settings)  # MLflow opens the store in its own process, on the other core, meanwhile
     resolved_engine = catalog.engine_for(chosen, engine, engine_config, runtime) if chosen.is_local else None
     opts = SimulateOptions(prompt_vars=variables, max_turns=max_turns, timeout_s=timeout, experiment=experiment,
@@ -291,7 +300,7 @@ def sweep(plan_file, dry_run, resume, retry_failed, executor, ray_address, paral
         return
     with signals_as_interrupt():
         result = run_sweep(settings, plan, groups, experiment, catalog.path.resolve().parent, resume, retry, executor,
-                           report=lambda line: console.print(escape(line), highlight=False), ray_address=ray_address)
+                           report=lambda line: console.print(escape(safe_uri(line)), highlight=False), ray_address=ray_address)
     by_status: dict[str, int] = {}
     for o in result.outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
@@ -598,7 +607,7 @@ def ui(port, experiment) -> None:
     uri = settings.tracking_uri
     _, exp_id = tracking_client(settings, experiment)  # creates the store and experiment if this is the first command
     if not uri.startswith("sqlite:"):
-        console.print(f"tracking server: {uri}; the runs as a reviewer sees them: {review_url(uri, exp_id)}")
+        console.print(f"tracking server: {safe_uri(uri)}; the runs as a reviewer sees them: {review_url(uri, exp_id)}")
         return
     console.print(f"MLflow UI on {uri}; the runs as a reviewer sees them: {review_url(f'http://127.0.0.1:{port}', exp_id)}")
     mlflow_bin = Path(sys.executable).parent / "mlflow"

@@ -355,6 +355,23 @@ def index_settings(home_dest: str) -> tuple[dict[str, str], list[Mount]]:
     return env, mounts
 
 
+def index_secrets() -> list[str]:
+    """Credentials inside the package index settings (an index URL's password, an .npmrc token): commands with
+    `network: packages` get them, so everything they print is redacted for them."""
+    from beyond_vibes.redact import uri_password
+
+    found = [uri_password(v) for k in INDEX_ENV for v in os.environ.get(k, "").split()]
+    npmrc = Path.home() / ".npmrc"
+    try:
+        for line in npmrc.read_text().splitlines() if npmrc.is_file() else []:
+            key, _, value = line.partition("=")
+            if key.strip().endswith(("_authToken", "_auth", "_password")) and value.strip():
+                found.append(value.strip().strip('"'))
+    except OSError:
+        pass
+    return [v for v in found if v]
+
+
 @dataclass
 class View:
     """Where a command's folders are, as the command sees them."""

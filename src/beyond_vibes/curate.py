@@ -37,7 +37,8 @@ def clip(text: str, head: int, tail: int = 0) -> str:
     return text[:head] + f"\n[... {cut} characters left out ...]\n" + (text[-tail:] if tail else "")
 
 
-WORKSPACE = re.compile(r"/\S*?/bv-workspaces/[^/\s]+/repo/?")  # the agent's absolute paths, as ./ (shorter)
+# The agent's absolute paths, as ./ (shorter): /workspace in a sandbox, the per-user slot on the host (`none`).
+WORKSPACE = re.compile(r"(?<![\w/.])/workspace\b/?|/\S*?/bv-\d+/workspaces/[^/\s]+/repo/?|/\S*?/bv-workspaces/[^/\s]+/repo/?")
 
 
 def transcript(tool_spans: list[dict]) -> list[str]:
@@ -164,7 +165,7 @@ def curate(settings: Settings, dataset: str, task: str | None = None, archetype:
             "tags": {N.TAG_RUN_KEY: key, N.TAG_MODEL: record["model"], N.TAG_STATUS: record["status"]},
         })
     if new:
-        ds.merge_records(new)
+        ds.merge_records(client.redact.data(new))  # dataset records are written outside the client: redact here
     return CurateResult(dataset, ds.dataset_id, len(new), len(runs) - len(new), len(runs))
 
 

@@ -69,13 +69,15 @@ def _sandboxes() -> list[Finding]:
 def _mlflow(settings: Settings) -> Finding:
     from beyond_vibes.tracking import tracking_client
 
-    uri = settings.tracking_uri
+    from beyond_vibes.redact import safe_uri
+
+    uri = safe_uri(settings.tracking_uri)
     try:
         client, _ = tracking_client(settings)
         client.search_experiments(max_results=1)
         return Finding("mlflow store", True, uri)
     except Exception as e:  # any failure means "not reachable"; the detail says why
-        return Finding("mlflow store", False, f"{uri}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        return Finding("mlflow store", False, f"{uri}: {type(e).__name__}: {safe_uri(str(e).splitlines()[0][:200])}")
 
 
 def _s3(settings: Settings) -> Finding:

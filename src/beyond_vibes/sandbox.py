@@ -261,7 +261,7 @@ def pin_task(task: Task):
 
     settings = get_settings()
     repo_cfg = task.repository
-    mirrors = os.environ.get("BV_GIT_MIRRORS") or getattr(settings, "git_mirrors", None)
+    mirrors = os.environ.get("BV_GIT_MIRRORS") or settings.git_mirrors
     return pin(repo_cfg.url, repo_cfg.ref or repo_cfg.branch, settings.cache_dir, Path(mirrors) if mirrors else None,
                where=f"{task.source}: repository.{'ref' if repo_cfg.ref else 'branch'}")
 

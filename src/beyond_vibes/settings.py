@@ -11,12 +11,16 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from beyond_vibes.redact import safe_uri, uri_password
+
 LLAMA_CPP_VERSION = "0.3.36"  # llama-cpp-python sdist whose vendored llama.cpp setup.sh builds
 PI_VERSION = "0.73.1"
 
 # Environment variable names whose values are secrets wherever they appear (never logged, never given
 # to the agent). Anything matching this pattern is treated the same way.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+SECRET_FIELDS = ("s3_access_key", "s3_secret_key", "hf_token", "judge_api_key")
+URI_FIELDS = ("mlflow_tracking_uri", "s3_endpoint", "hf_endpoint", "judge_base_url")  # may carry user:password@
 
 
 def project_root() -> Path:
@@ -60,6 +64,7 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(default=None, alias="DOCKER_HOST")  # Docker, or podman's Docker API socket
     llama_server_bin: Path | None = Field(default=None, alias="LLAMA_SERVER_BIN")
     pi_bin: Path | None = Field(default=None, alias="PI_BIN")
+    git_mirrors: Path | None = Field(default=None, alias="BV_GIT_MIRRORS")  # <owner>/<name>.bundle or bare repos
 
     @property
     def model_dir(self) -> Path:
@@ -87,8 +92,28 @@ class Settings(BaseSettings):
             if s is not None
         ]
         values += [v for k, v in os.environ.items() if SECRET_NAME.search(k)]
+        values += [uri_password(getattr(self, f)) for f in URI_FIELDS]
+        values += [uri_password(os.environ.get("MLFLOW_TRACKING_URI"))]
+        from beyond_vibes.confinement import index_secrets
+
+        values += index_secrets()  # package index credentials a `packages` command may print
         # Short values ("1", "true") would redact half of every log; real keys are longer.
         return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
+
+    def without_secrets(self) -> "Settings":
+        """A copy safe to send to another machine: no secret fields, no password in the tracking URI."""
+        update: dict = {f: None for f in SECRET_FIELDS}
+        if self.mlflow_tracking_uri:
+            update["mlflow_tracking_uri"] = safe_uri(self.mlflow_tracking_uri)
+        return self.model_copy(update=update)
+
+    def with_secrets_from(self, local: "Settings") -> "Settings":
+        """This (sent) copy with the secrets of `local` (Settings() where it runs: its environment and .env); the
+        tracking URI's credentials too, when `local` names the same store."""
+        update: dict = {f: getattr(local, f) for f in SECRET_FIELDS}
+        if local.mlflow_tracking_uri and safe_uri(local.mlflow_tracking_uri) == self.mlflow_tracking_uri:
+            update["mlflow_tracking_uri"] = local.mlflow_tracking_uri
+        return self.model_copy(update=update)
 
     def find_llama_server(self) -> Path | None:
         return _find_tool("llama-server", self.llama_server_bin, self.llama_bin_dirs())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.locks import file_lock
+from beyond_vibes.redact import safe_uri
 
 if TYPE_CHECKING:
     from beyond_vibes.settings import Settings
@@ -44,14 +45,20 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def tracking_client(settings: Settings, experiment: str | None = None):
-    """(MlflowClient, experiment id). A fresh SQLite store is created under a file lock, because several
-    processes creating its schema at once race in MLflow's migrations; the experiment likewise."""
+    """(RedactingClient, experiment id): the one MLflow writer, which redacts the settings' secrets from everything
+    it writes. A fresh SQLite store is created under a file lock, because several processes creating its schema at
+    once race in MLflow's migrations; the experiment likewise."""
+    from beyond_vibes.mlflow_writer import RedactingClient
+    from beyond_vibes.redact import Redactor
+
     uri = settings.tracking_uri
     name = experiment or settings.mlflow_experiment
     with _CLIENT_LOCK:
         if (uri, name) not in _READY:
             _READY[(uri, name)] = _open(uri, name)
-        return _READY[(uri, name)]
+        client, exp_id = _READY[(uri, name)]
+    # Per call, not cached: callers with other settings (a test's fake keys) bring their own secrets.
+    return RedactingClient(client, Redactor(settings.secret_values())), exp_id
 
 
 def _open(uri: str, name: str):
@@ -60,6 +67,8 @@ def _open(uri: str, name: str):
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(uri)
+    if safe_uri(uri) != uri:  # MLflow prints "View run <link>" with the URI's credentials in it: not for this URI
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     db = sqlite_path(uri)
     try:
         if db is not None:
@@ -74,7 +83,8 @@ def _open(uri: str, name: str):
         raise
     except Exception as e:  # noqa: BLE001 - an unreachable or broken store is the user's to fix: one line
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"MLFLOW_TRACKING_URI: cannot use the tracking store {uri}: {first}; start the server or fix the URI") from None
+        raise ConfigError(f"MLFLOW_TRACKING_URI: cannot use the tracking store {safe_uri(uri)}: {safe_uri(first)}; "
+                          "start the server or fix the URI") from None
     return client, exp_id
 
 
@@ -307,15 +317,15 @@ def _experiment(client, name: str, artifacts: str | None) -> str:
 
 
 def review_url(base: str, experiment_id: str) -> str:
-    """The experiment's runs table with the review columns shown."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={REVIEW_VIEW}"
+    """The experiment's runs table with the review columns shown (a base URI's credentials left out)."""
+    return f"{safe_uri(base, drop=True).rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={REVIEW_VIEW}"
 
 
 def require_sql_store(settings: Settings) -> None:
     """Evaluation datasets (and so curate/evaluate) need a SQL-backed store, not MLflow's file store."""
     uri = settings.tracking_uri
     if uri.startswith(("file:", "/", ".")) or "://" not in uri:
-        raise ConfigError(f"MLFLOW_TRACKING_URI: {uri} is a file store; evaluation datasets need a SQL store: "
+        raise ConfigError(f"MLFLOW_TRACKING_URI: {safe_uri(uri)} is a file store; evaluation datasets need a SQL store: "
                           "unset it (the default is SQLite) or use sqlite:///path/mlflow.db or a tracking server")
 
 

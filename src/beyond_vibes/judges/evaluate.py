@@ -131,7 +131,6 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
 
 
 def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res: ArchetypeScores) -> None:
-    import mlflow
     from mlflow.entities import AssessmentError, AssessmentSource, Metric
 
     source = AssessmentSource(source_type="LLM_JUDGE", source_id=judge_source_id(meta))
@@ -143,13 +142,13 @@ def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res:
         if answer is None:
             res.errors += 1
             for c in rubric.criteria:
-                mlflow.log_feedback(trace_id=record["trace_id"], name=c.name, source=source, metadata=trust,
+                client.log_feedback(trace_id=record["trace_id"], name=c.name, source=source, metadata=trust,
                                     error=AssessmentError(error_code="JUDGE_OUTPUT", error_message=error or "no answer"))
             continue
         scores, rationales = answer
         res.scored += 1
         for c in rubric.criteria:
-            mlflow.log_feedback(trace_id=record["trace_id"], name=c.name, value=scores[c.name],
+            client.log_feedback(trace_id=record["trace_id"], name=c.name, value=scores[c.name],
                                 rationale=rationales.get(c.name) or None, source=source, metadata=trust)
             sums[c.name].append(scores[c.name])
         run_id = record.get("run_id")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from beyond_vibes.errors import ConfigError
+from beyond_vibes.redact import Redactor, safe_uri
 from beyond_vibes.report.aggregate import DEFAULT_TASKS_PER_MONTH, GroupStats
 from beyond_vibes.report.compare import Comparison
 from beyond_vibes.report.promote import RoleDecision
@@ -74,7 +75,7 @@ def build_report(settings, experiment: str | None, out_dir: Path | str, baseline
                           "run simulate, sweep or quick-eval first, or loosen --filter")
     judges = judges_for(Path(settings.judges_dir), {r.archetype for r in data.sims})
     report = ReportData(experiment=experiment, generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        tracking_uri=settings.tracking_uri, filter_string=filter_string, baseline=None,
+                        tracking_uri=safe_uri(settings.tracking_uri), filter_string=filter_string, baseline=None,
                         thresholds=thresholds, tasks_per_month=tasks_per_month, collected=data,
                         aggregates=aggregate(data, judges, tasks_per_month), judges=judges)
     if ref is not None:
@@ -91,7 +92,7 @@ def build_report(settings, experiment: str | None, out_dir: Path | str, baseline
     report.environment = environment(data, judges)
 
     folder = Path(out_dir) / time.strftime("%Y-%m-%d")
-    files = write_all(folder, report, plots(report.aggregates.by_config))
+    files = write_all(folder, report, plots(report.aggregates.by_config), Redactor(settings.secret_values()))
     return ReportResult(folder=folder, index_html=files["index_html"], report_md=files["report_md"],
                         results_json=files["results_json"], promotion_md=files.get("promotion_md"),
                         n_runs=len(data.sims), baseline=report.baseline, configs=report.aggregates.by_config,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
+from beyond_vibes.redact import safe_uri
 
 Config = tuple[str, str, str]  # (model, quant, engine): one served configuration, the unit of comparison
 
@@ -250,14 +251,15 @@ def collect(settings, experiment: str, filter_string: str | None = None, run_ids
     quiet_mlflow()
     # Item tables are small; a progress bar per download would only litter the command's output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    client = MlflowClient(settings.tracking_uri)
     try:
+        client = MlflowClient(settings.tracking_uri)  # a SQL store connects here
         exp = client.get_experiment_by_name(experiment)
     except Exception as e:  # noqa: BLE001 - an unreachable store is the user's to fix: one line
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"MLFLOW_TRACKING_URI: cannot read the tracking store {settings.tracking_uri}: {first}") from None
+        raise ConfigError(f"MLFLOW_TRACKING_URI: cannot read the tracking store {safe_uri(settings.tracking_uri)}: "
+                          f"{safe_uri(first)}") from None
     if exp is None:
-        raise ConfigError(f"--experiment: no experiment named {experiment!r} in {settings.tracking_uri}; "
+        raise ConfigError(f"--experiment: no experiment named {experiment!r} in {safe_uri(settings.tracking_uri)}; "
                           "run simulate or sweep first, or name the experiment they recorded into")
     sims, unfinished, missing = simulations(client, exp.experiment_id, filter_string, run_ids)
     qe = quick_evals(client, experiment)

@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from beyond_vibes.redact import Redactor
 from beyond_vibes.report.data import ReportData
 from beyond_vibes.report.plots import Plot
 from beyond_vibes.report.tables import PROMOTION_RULES, Section, Table, promotion_sections, sections
@@ -168,11 +169,14 @@ def results(data: ReportData) -> dict:
     })
 
 
-def write_all(folder: Path, data: ReportData, plots: list[Plot]) -> dict[str, Path]:
+def write_all(folder: Path, data: ReportData, plots: list[Plot], redact: Redactor | None = None) -> dict[str, Path]:
+    """The report's files; every text passes `redact` (the store's runs are redacted already, but the report also
+    reads local files: compiled judges' meta, whose judge LM name may hold what it should not)."""
+    r = (redact or Redactor([])).text
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"index_html": _write(folder / "index.html", html_page(data, plots)),
-           "report_md": _write(folder / "report.md", markdown(data)),
-           "results_json": _write(folder / "results.json", json.dumps(results(data), indent=2, sort_keys=False) + "\n")}
+    out = {"index_html": _write(folder / "index.html", r(html_page(data, plots))),
+           "report_md": _write(folder / "report.md", r(markdown(data))),
+           "results_json": _write(folder / "results.json", r(json.dumps(results(data), indent=2, sort_keys=False) + "\n"))}
     if data.promotion is not None:
-        out["promotion_md"] = _write(folder / "promotion.md", promotion_markdown(data))
+        out["promotion_md"] = _write(folder / "promotion.md", r(promotion_markdown(data)))
     return out

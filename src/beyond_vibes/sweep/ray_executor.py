@@ -1,7 +1,12 @@
 """The Ray executor: each group (one served model and its cells) is one Ray task, asking a GPU for GPU engines, running
 the same `run_group` as the local executor and recording into the same tracking server. Cells report to the driver
 through a Ray queue as they finish (live progress); Ctrl-C / SIGTERM of the driver cancels the tasks, which ends
-their runs KILLED and stops their servers the way Ctrl-C does locally."""
+their runs KILLED and stops their servers the way Ctrl-C does locally.
+
+Secrets never travel: a task gets the settings without their secret fields (S3 keys, HF token, judge key) and without
+the tracking URI's password, and takes those from its own environment (and .env). Workers Ray starts on this
+machine inherit the driver's environment; on a remote cluster, set the secrets (and MLFLOW_TRACKING_URI with its
+credentials) in each worker's environment."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ def group_resources(group: Group) -> dict:
     return {"num_gpus": 1 if gpu else 0, "num_cpus": 1}
 
 
-def _remote_group(settings: Settings, plan: SweepPlan, group: Group, cells: list[Cell], experiment: str,
+def _remote_group(sent: Settings, plan: SweepPlan, group: Group, cells: list[Cell], experiment: str,
                   models_dir: str, events, cwd: str) -> list[CellOutcome]:
     import os
 
@@ -32,8 +37,14 @@ def _remote_group(settings: Settings, plan: SweepPlan, group: Group, cells: list
 
     if os.path.isdir(cwd):  # relative paths in settings and tasks mean what they meant to the driver (same host)
         os.chdir(cwd)
+    settings = worker_settings(sent)
     with signals_as_interrupt():
         return run_group(settings, plan, group, cells, experiment, Path(models_dir), lambda o: events.put(o))
+
+
+def worker_settings(sent: Settings) -> Settings:
+    """The settings a task runs with: the driver's, with the secrets of this worker's own environment."""
+    return sent.with_secrets_from(Settings())
 
 
 class RayExecutor:
@@ -60,9 +71,10 @@ class RayExecutor:
         events = Queue()
         task = ray.remote(_remote_group)
         refs = {}
+        sent = self.settings.without_secrets()  # what Ray pickles to the workers
         for group, cells in work:
             ref = task.options(**group_resources(group), max_retries=0).remote(
-                self.settings, plan, group, cells, experiment, str(models_dir), events, os.getcwd())
+                sent, plan, group, cells, experiment, str(models_dir), events, os.getcwd())
             refs[ref] = group
         outcomes: list[CellOutcome] = []
         try:
