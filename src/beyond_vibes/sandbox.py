@@ -109,6 +109,7 @@ class Workspace:
     sandbox: Sandbox  # where the agent, the setup and the checks run
     toolchain: Path  # pip, pytest, uv: mounted read-only for every command
     user: tuple[int, int] | None = None  # (uid, gid) a root harness runs them as; None: the harness's own
+    check_files: Path | None = None  # the task's `check_files` folder (hidden tests...), mounted for checks only
 
     @property
     def home(self) -> Path:
@@ -161,7 +162,10 @@ class Workspace:
         extra: list[Mount] = []
         env = None
         if with_git:
-            extra = [Mount(self.git.git_dir, f"{OPT}/base.git"), Mount(self.git.index, f"{OPT}/git-index")]
+            extra = [Mount(self.git.git_dir, f"{OPT}/base.git"), Mount(self.git.index, f"{OPT}/git-index"),
+                     Mount(CHECKTOOLS, f"{OPT}/checktools")]
+            if self.check_files is not None:  # the task's hidden check files: the checks see them, the agent never
+                extra.append(Mount(self.check_files, f"{OPT}/task-checks"))
             env = {**self.agent_env(network, home), **hardened_git_env(), "BV_BASE_COMMIT": self.commit}
             inside = self.command([], network, home, extra, env)
             env.update(GIT_DIR=self.sandbox.inside(extra[0]), GIT_INDEX_FILE=self.sandbox.inside(extra[1]),
@@ -251,6 +255,18 @@ def base_repository(task: Task, private: Path) -> tuple[Path, str]:
         lines = (e.stderr or "").strip().splitlines()
         raise SimulationError(f"{task.source}: repository: could not get {url} at {want}: {lines[-1] if lines else e}") from None
     return git_dir, commit
+
+
+CHECKTOOLS = Path(__file__).resolve().parent / "checktools"  # stdlib check scripts (plan_check.py), at /opt/bv/checktools
+
+
+def task_check_files(task: Task) -> Path | None:
+    if not task.check_files:
+        return None
+    folder = (task.source.resolve().parent / task.check_files).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{task.source}: check_files: {task.check_files} is not a folder (paths are relative to the tasks folder)")
+    return folder
 
 
 def pin_task(task: Task):
@@ -345,7 +361,8 @@ def workspace(task: Task, keep: bool = False, sandbox: Sandbox | str = "auto") -
             git, commit = checkout(task, private, repo)
             (root / "home" / "tmp").mkdir(parents=True)
             hand_over(root, user)
-            ws = Workspace(root=root, repo=repo, commit=commit, git=git, sandbox=box, toolchain=toolchain, user=user)
+            ws = Workspace(root=root, repo=repo, commit=commit, git=git, sandbox=box, toolchain=toolchain, user=user,
+                           check_files=task_check_files(task))
             try:
                 yield ws
             finally:

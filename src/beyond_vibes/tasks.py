@@ -83,6 +83,9 @@ class Task(BaseModel):
     setup_timeout_s: PositiveInt = 900
     requires: list[str] = Field(default_factory=list)  # commands the task needs beyond the toolchain (node, make...)
     network: Network = "none"  # the agent's: none, or `packages` to let it reach the package index
+    # A folder (relative to the tasks folder) the checks see read-only at /opt/bv/task-checks and the agent never
+    # does: the harness's own hidden tests of the agent's work.
+    check_files: str | None = None
     checks: list[Check] = Field(default_factory=list)
     solution: Solution | None = None
     source: Path = Field(default=Path("task.yaml"), exclude=True)
