@@ -41,3 +41,27 @@ def test_a_lazy_auth_plan_that_cites_invented_files_fails():
         checks = {c.name: c for c in run_checks(task.checks, ws)}
     plan = checks["plan_sections_and_paths"]
     assert not plan.passed and "src/lighthearted/auth.py" in plan.output_tail and checks["no_source_changes"].passed
+
+
+def test_tasks_list_shows_commit_offline_and_what_validate_proved(tmp_path, mathutils_repo):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import write_task
+
+    task = write_task(tmp_path, "mine", repository={"path": str(mathutils_repo)},
+                      checks=[{"name": "t", "command": "python -m pytest -q"}],
+                      solution={"commands": ["sed -i 's|/ (len(values) - 1)|/ len(values)|' mathutils.py"]})
+    write_task(tmp_path, "remote", repository={"url": "https://git.invalid/acme/widgets", "ref": "0" * 40},
+               checks=[{"name": "t", "command": "true"}])
+    env = {**os.environ, "BV_TASKS_DIR": str(tmp_path / "tasks"), "BV_HOME": str(tmp_path / "home"), "COLUMNS": "250"}
+    cli = lambda *a: subprocess.run([str(Path(sys.executable).parent / "beyond-vibes"), "tasks", *a], env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    assert cli("validate", str(task)).returncode == 0
+    rows = {line.split("│")[1].strip(): line for line in cli("list").stdout.splitlines() if line.count("│") > 5}
+    assert "proved 20" in rows["mine"] and "snapshot" in rows["mine"]
+    assert "no: needs the network" in rows["remote"] and "000000000000" in rows["remote"]
+    task.write_text(task.read_text() + "\n# edited\n")
+    assert "stale (task changed)" in cli("list").stdout

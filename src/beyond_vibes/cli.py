@@ -454,13 +454,14 @@ def tasks() -> None:
 @tasks.command("list")
 @handle_errors
 def tasks_list() -> None:
-    """List the tasks."""
+    """The task suite: archetype, repository and pinned commit, offline or not, checks, proved by `tasks validate`."""
+    from beyond_vibes.suite import suite_rows
     from beyond_vibes.tasks import load_tasks
 
-    table = Table("name", "archetype", "repository", "checks", "solution")
-    for t in load_tasks(get_settings().tasks_dir):
-        repo = t.repository.url or t.repository.path
-        table.add_row(t.name, t.archetype.value, repo, str(len(t.checks)), "yes" if t.solution else "-")
+    settings = get_settings()
+    table = Table("name", "archetype", "repository", "commit", "offline", "checks", "validated")
+    for r in suite_rows(load_tasks(settings.tasks_dir), settings):
+        table.add_row(r.name, r.archetype, r.repository, r.commit, r.offline, str(r.checks), r.proved)
     console.print(table)
 
 
@@ -490,6 +491,9 @@ def tasks_validate(name) -> None:
                 continue
         before = " ".join(f"{c.name}={'pass' if c.passed else 'FAIL'}" for c in s.before)
         after = " ".join(f"{c.name}={'pass' if c.passed else 'FAIL'}" for c in s.after)
+        from beyond_vibes.suite import record_validation
+
+        record_validation(settings, t, s.sound, s.problem)
         mark = "[green]✓[/green]" if s.sound else "[red]✗[/red]"
         console.print(f"{mark} {t.name}: before ({before}) → after solution ({after})" + (f" — {escape(s.problem)}" if s.problem else ""))
         bad += not s.sound
