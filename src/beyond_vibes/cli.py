@@ -465,6 +465,26 @@ def tasks_list() -> None:
     console.print(table)
 
 
+@tasks.command("mine")
+@click.argument("repo")
+@click.option("--ref", default=None, help="Where to start walking back (default: HEAD).")
+@click.option("--max", "max_tasks", type=click.IntRange(min=1), default=5, show_default=True, help="Tasks to keep.")
+@click.option("--out", default="tasks/mined", type=click.Path(), show_default=True, help="Tasks folder to write into.")
+@handle_errors
+def tasks_mine(repo, ref, max_tasks, out) -> None:
+    """Real tasks from a repository's history: commits that change code and tests, proved by tasks validate."""
+    from beyond_vibes.mine import mine
+
+    with console.status(f"mining {repo}..."):
+        outcomes = mine(repo, ref, max_tasks, Path(out))
+    for o in outcomes:
+        mark = "[green]kept[/green]" if o.kept else "[yellow]dropped[/yellow]"
+        detail = f"{o.why}: {len(o.fail_to_pass)} fail-to-pass, {len(o.pass_to_pass)} pass-to-pass tests" if o.kept else o.why
+        console.print(f"{mark} {o.commit[:12]} {escape(o.subject[:60])} — {escape(detail)}")
+    kept = sum(o.kept for o in outcomes)
+    console.print(f"{kept} task(s) written to {out}, {len(outcomes) - kept} commit(s) dropped")
+
+
 @tasks.command("validate")
 @click.argument("name", required=False)
 @handle_errors
