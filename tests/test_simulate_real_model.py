@@ -49,7 +49,7 @@ def test_real_model_run_is_recorded_completely(settings, smollm):
     assert len(params[N.PARAM_MODEL_SHA256]) == 64 and len(params[N.PARAM_REPO_COMMIT]) == 40
     assert "--jinja" in params[N.PARAM_ENGINE_ARGS] and "--ctx-size 8192" in params[N.PARAM_ENGINE_ARGS]
     # Measured values are logged; unmeasured ones are absent, never a fake 0: no GPU tool here, no pricing.
-    assert [m for m in N.ALL_METRICS if m not in metrics] == [N.M_PEAK_VRAM_MB, N.M_COST_USD]
+    assert [m for m in N.ALL_METRICS if m not in metrics] == [N.M_PEAK_VRAM_MB, N.M_COST_USD, N.M_SETUP_S]  # no setup: absent
     model_mb = resolve_model(model, quant, settings).path.stat().st_size / 2**20
     # llama-server touches every weight while decoding: its tree's RSS is above the file's size.
     assert metrics[N.M_LOAD_S] > 0 and model_mb < metrics[N.M_PEAK_RSS_MB] < 4 * model_mb + 1000
