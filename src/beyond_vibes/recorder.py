@@ -225,6 +225,9 @@ def description(rec: SimulationRecord, metrics: dict, tags: dict, experiment_id:
     lines.append(f"**Model** {tags.get(N.TAG_MODEL)}:{tags.get(N.TAG_QUANT)} · engine {tags.get(N.TAG_ENGINE)} "
                  f"({tags.get(N.TAG_RUNTIME)}) · load {_num(metrics, N.M_LOAD_S, '.2f', ' s')} · peak RSS "
                  f"{_num(metrics, N.M_PEAK_RSS_MB, '.0f', ' MB')} · VRAM {_num(metrics, N.M_PEAK_VRAM_MB, '.0f', ' MB')}")
+    setup = f" · task setup {_num(metrics, N.M_SETUP_S, '.1f', ' s')}" if N.M_SETUP_S in metrics else ""
+    lines.append(f"**Sandbox** {tags.get(N.TAG_SANDBOX)}" + (" (unconfined: the agent ran as the harness's user)"
+                 if tags.get(N.TAG_SANDBOX) == "none" else " (confined: its workspace, a private home and the toolchain; param `agent_network` says its network)") + setup)
     lines.append(f"**Wall** {_num(metrics, N.M_WALL_S, '.1f', ' s')} (`wall_s`: workspace checkout to the end of the checks; "
                  "the model server's load is `load_s`, recorded with the server)")
     lines.append("")
