@@ -153,3 +153,24 @@ def make_test_ggufs() -> dict[str, Path]:
             os.replace(str(dest) + ".tmp", dest)
         files[q] = dest
     return files
+
+
+def git(cwd, *args) -> str:
+    """git in `cwd` with a throwaway identity (the tests' own repositories)."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """A real repository with two commits: (its folder, the first commit)."""
+    repo = tmp_path / "upstream"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "a.txt").write_text("v2\n")
+    git(repo, "commit", "-qam", "two")
+    return repo, first

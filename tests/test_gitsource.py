@@ -15,29 +15,16 @@ from beyond_vibes.errors import ConfigError
 from beyond_vibes.gitsource import owner_name, pin
 from beyond_vibes.sandbox import workspace
 from beyond_vibes.tasks import load_task
-from conftest import REPO, write_task
+from conftest import REPO, git, write_task
 
 SHARED = REPO.parent / "shared" / "repos"
 LIGHTHEARTED = "d4b6719c28dd2b40e33a56de36c96fb99502a3c2"  # HEAD of the bundle (its README)
 
 
-def git(cwd, *args) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
-def upstream(tmp_path):
-    """A repository with two commits, served as a file:// URL (a network clone's stand-in that git really fetches)."""
-    work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    (work / "a.txt").write_text("v1\n")
-    git(work, "add", "-A")
-    git(work, "commit", "-qm", "one")
-    first = git(work, "rev-parse", "HEAD")
-    (work / "a.txt").write_text("v2\n")
-    git(work, "commit", "-qam", "two")
+def upstream(tmp_path, git_repo):
+    """The two-commit repository as a bare one behind a file:// URL (a network clone's stand-in git really fetches)."""
+    work, first = git_repo
     bare = tmp_path / "up" / "acme" / "widgets.git"
     git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
     return bare, first, git(work, "rev-parse", "HEAD")

@@ -12,26 +12,7 @@ from beyond_vibes.checks import run_check, run_checks
 from beyond_vibes.sandbox import agent_env, workspace
 from beyond_vibes.tasks import Check, load_task
 from beyond_vibes.validate import validate_task
-from conftest import FAKE_SECRETS, REPO, write_task
-
-
-def git(cwd, *args):
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-@pytest.fixture
-def git_repo(tmp_path):
-    repo = tmp_path / "upstream"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "a.txt").write_text("v1\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "one")
-    first = git(repo, "rev-parse", "HEAD")
-    (repo / "a.txt").write_text("v2\n")
-    git(repo, "commit", "-qam", "two")
-    return repo, first
+from conftest import FAKE_SECRETS, REPO, git, write_task
 
 
 def test_clone_at_pinned_commit_and_diff_with_new_files(tmp_path, git_repo):
