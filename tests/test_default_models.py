@@ -46,8 +46,10 @@ def test_default_model_makes_real_tool_calls_and_its_loop_is_flagged(settings):
 
 
 def test_the_1_5b_coder_works_the_task_for_real(settings):
-    """Runs until the checks pass or its turn budget ends; the 1.5B usually runs the tests, fixes mean() and
-    re-runs them within three turns (it sometimes goes on to rewrite the tests if given more)."""
+    """Runs until the checks pass or its turn budget ends. With the workspace at a host path the 1.5B ran the tests,
+    fixed mean() and re-ran them in 2 of 3 runs; inside the sandbox (cwd /workspace, pi at /opt/bv/pi: the only change
+    to its prompt) it re-ran the tests on every turn in 5 of 7 runs (3 and 6 turns). Either way the harness must
+    tell: a real fix is in the diff, a repetition is flagged as a loop."""
     model, quant = load_catalog(REPO / "models.yaml").choose("qwen2.5-coder-1.5b")
     result = simulate(load_task("fix_failing_test", REPO / "tasks"), model, quant, settings,
                       SimulateOptions(max_turns=3, timeout_s=600), models_dir=REPO)
@@ -58,8 +60,12 @@ def test_the_1_5b_coder_works_the_task_for_real(settings):
           f"tools {[c['name'] for c in calls]}")
     assert result.status in (N.STATUS_SUCCESS, N.STATUS_FAILED) and len(calls) >= 2
     assert any(c["name"] == "bash" and "unittest" in json.dumps(c["args"]) for c in calls)  # it ran the tests
-    assert any(c["name"] in ("edit", "write") for c in calls)  # and changed files
     tests_pass = next(c for c in result.checks if c.name == "tests_pass")
+    edited = any(c["name"] in ("edit", "write") for c in calls)
     if tests_pass.passed:
-        assert "+    return sum(values) / len(values)" in diff
+        assert edited and "+    return sum(values) / len(values)" in diff and result.status == N.STATUS_SUCCESS
+    else:
+        assert result.status == N.STATUS_FAILED  # the model's outcome, not a harness error
+    if not edited:  # the same test command every turn: the loop detector sees it
+        assert len({json.dumps(c["args"], sort_keys=True) for c in calls}) == 1 and result.metrics[N.M_LOOP_DETECTED] == 1.0
     assert our_processes() == []
