@@ -151,7 +151,8 @@ def leftovers() -> list[int]:
     return found
 
 
-def store_text(uri: str, experiment: str) -> str:
+def store_text(uri: str, experiment: str) -> tuple[str, object]:
+    """Everything logged for the one run in the store (for leak scans), and that run."""
     settings = Settings(MLFLOW_TRACKING_URI=uri, BV_EXPERIMENT=experiment)
     client, exp_id = tracking_client(settings)
     runs = client.search_runs([exp_id])

@@ -53,7 +53,8 @@ def mirror_sources(url: str, mirrors: Path | None) -> list[str]:
     return found + [url]
 
 
-def _git(args: list[str], git_dir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_git(args: list[str], git_dir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """git with the host's clone settings (proxy, CA) and the hardened config (no hooks, no system/global config)."""
     from beyond_vibes.sandbox import hardened_git_env
 
     env = {k: os.environ[k] for k in CLONE_ENV if k in os.environ}
@@ -66,9 +67,9 @@ def _git(args: list[str], git_dir: Path | None = None, check: bool = True) -> su
     return out
 
 
-def _resolve(mirror: Path, want: str) -> str | None:
+def resolve(mirror: Path, want: str) -> str | None:
     for rev in ([want] if SHA.match(want) else []) + [f"refs/heads/{want}", f"refs/tags/{want}", want]:
-        out = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], mirror, check=False)
+        out = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], mirror, check=False)
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     return None
@@ -86,22 +87,22 @@ def pin(url: str, want: str | None, cache_dir: Path, mirrors: Path | None, where
     want = want or "HEAD"
     with file_lock(mirror.with_suffix(".lock")):
         if not (mirror / "HEAD").exists():
-            _git(["init", "-q", "--bare", str(mirror)])
-        commit = _resolve(mirror, want) if want != "HEAD" or _has_refs(mirror) else None
+            run_git(["init", "-q", "--bare", str(mirror)])
+        commit = resolve(mirror, want) if want != "HEAD" or _has_refs(mirror) else None
         if commit:
             return Pinned(mirror, commit, "cache")
         errors = []
         for source in mirror_sources(url, mirrors):
             try:
                 FETCHES.append(f"{source} -> {mirror}")
-                _git(["fetch", "-q", "--tags", "--force", source, "+refs/heads/*:refs/heads/*"], mirror)
+                run_git(["fetch", "-q", "--tags", "--force", source, "+refs/heads/*:refs/heads/*"], mirror)
                 if want == "HEAD":
                     _set_head(mirror, source)
             except subprocess.CalledProcessError as e:
                 lines = (e.stderr or "").strip().splitlines()
                 errors.append(f"{source}: {lines[-1] if lines else 'fetch failed'}")
                 continue
-            commit = _resolve(mirror, want)
+            commit = resolve(mirror, want)
             if commit:
                 return Pinned(mirror, commit, source)
             errors.append(f"{source}: has no {want}")
@@ -110,13 +111,13 @@ def pin(url: str, want: str | None, cache_dir: Path, mirrors: Path | None, where
 
 
 def _has_refs(mirror: Path) -> bool:
-    return bool(_git(["for-each-ref", "--count=1"], mirror).stdout.strip())
+    return bool(run_git(["for-each-ref", "--count=1"], mirror).stdout.strip())
 
 
 def _set_head(mirror: Path, source: str) -> None:
     """The mirror's HEAD follows the source's default branch (so `HEAD` means what it means upstream)."""
-    out = _git(["ls-remote", "--symref", source, "HEAD"], check=False)
+    out = run_git(["ls-remote", "--symref", source, "HEAD"], check=False)
     for line in out.stdout.splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
-            _git(["symbolic-ref", "HEAD", line[5:].split("\t")[0]], mirror)
+            run_git(["symbolic-ref", "HEAD", line[5:].split("\t")[0]], mirror)
             return

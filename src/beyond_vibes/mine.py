@@ -11,6 +11,7 @@ The tests run in the agent sandbox (no network), as the checks later will: a tes
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -38,12 +39,9 @@ class Outcome:
 
 
 def _git(repo: Path, *args: str) -> str:
-    from beyond_vibes.sandbox import hardened_git_env
+    from beyond_vibes.gitsource import run_git
 
-    import os
-
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo), **hardened_git_env()}
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace", env=env)
+    out = run_git(["-C", str(repo), *args], check=False)
     if out.returncode != 0:
         raise ConfigError(f"{repo}: git {args[0]} failed: {out.stderr.strip()[-300:]}")
     return out.stdout
@@ -73,9 +71,6 @@ def _issue_text(repo: Path, message: str, commit: str) -> str:
 
 def mine(repo_arg: str, ref: str | None, max_tasks: int, out: Path, scan: int = 200) -> list[Outcome]:
     """Mine up to `max_tasks` proved tasks from the history of `repo_arg` (a local git repository) at `ref`."""
-    from beyond_vibes.tasks import load_task
-    from beyond_vibes.validate import validate_task
-
     repo = Path(repo_arg).resolve()
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ConfigError(f"{repo_arg}: not a git repository (tasks mine reads a local clone; clone a URL first)")
@@ -101,13 +96,15 @@ def mine(repo_arg: str, ref: str | None, max_tasks: int, out: Path, scan: int = 
         if not code:
             outcomes.append(Outcome(commit, subject, False, "no code changed (only tests)"))
             continue
-        outcomes.append(_candidate(repo, commit, parents[0], subject, tests, code, out, f"{name_base}_{commit[:8]}",
-                                   load_task, validate_task))
+        outcomes.append(_candidate(repo, commit, parents[0], subject, tests, code, out, f"{name_base}_{commit[:8]}"))
     return outcomes
 
 
 def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[str], code: list[str], out: Path,
-               name: str, load_task, validate_task) -> Outcome:
+               name: str) -> Outcome:
+    from beyond_vibes.tasks import load_task
+    from beyond_vibes.validate import validate_task
+
     message = _git(repo, "log", "-1", "--format=%B", commit).strip()
     issue = _issue_text(repo, message, commit)
     # The commit's tests, hidden from the agent: the checks copy them into the workspace first.
@@ -121,7 +118,7 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
             (files / t).write_bytes(shown.stdout)
     solution = _git(repo, "diff", "--binary", parent, commit, "--", *code)
     (out / "solutions" / f"{name}.patch").write_text(solution)
-    copy = "cp -r /opt/bv/task-checks/. . && "
+    pytest = "cp -r /opt/bv/task-checks/. . && python -m pytest -q -p no:cacheprovider "  # the hidden tests, then pytest
     before = _pytest_outcomes(repo, parent, files, None)  # the commit's tests on the parent's code
     before_own = _pytest_outcomes(repo, parent, None, None) or {}  # the parent's own tests, as they were
     after = _pytest_outcomes(repo, parent, files, out / "solutions" / f"{name}.patch")
@@ -143,9 +140,9 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
     if not f2p:
         return _drop(commit, subject, files, out, name, "no test that the commit makes pass")
     prompt = message + (f"\n\n{issue}" if issue else "")
-    checks = [{"name": "fail_to_pass", "command": copy + "python -m pytest -q -p no:cacheprovider " + " ".join(_quote(t) for t in f2p)}]
+    checks = [{"name": "fail_to_pass", "command": pytest + " ".join(map(shlex.quote, f2p))}]
     if p2p:
-        checks.append({"name": "pass_to_pass", "command": copy + "python -m pytest -q -p no:cacheprovider " + " ".join(_quote(t) for t in p2p)})
+        checks.append({"name": "pass_to_pass", "command": pytest + " ".join(map(shlex.quote, p2p))})
     archetype = "repo_maintenance" if re.match(r"(fix|bug|repair|correct)", subject.lower()) else "feature_implementation"
     task = {
         "name": name, "description": f"Mined from {repo.name} commit {commit[:12]}: {subject}", "archetype": archetype,
@@ -164,12 +161,6 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
     return Outcome(commit, subject, True, name, f2p, p2p)
 
 
-def _quote(test_id: str) -> str:
-    import shlex
-
-    return shlex.quote(test_id)
-
-
 def _drop(commit: str, subject: str, files: Path, out: Path, name: str, why: str) -> Outcome:
     shutil.rmtree(files, ignore_errors=True)
     (out / "solutions" / f"{name}.patch").unlink(missing_ok=True)
@@ -179,7 +170,7 @@ def _drop(commit: str, subject: str, files: Path, out: Path, name: str, why: str
 def _pytest_outcomes(repo: Path, base: str, test_files: Path | None, patch: Path | None) -> dict[str, str] | None:
     """Each test's outcome at `base` with the commit's test files (and `patch` applied), in the agent sandbox;
     None when pytest collected nothing or could not run."""
-    from beyond_vibes.sandbox import workspace
+    from beyond_vibes.sandbox import hand_over, workspace
     from beyond_vibes.tasks import Task
 
     with tempfile.TemporaryDirectory(prefix="bv-mine-") as tmp:
@@ -190,8 +181,6 @@ def _pytest_outcomes(repo: Path, base: str, test_files: Path | None, patch: Path
                 ws.git.run("apply", "--whitespace=nowarn", str(patch))
             if test_files is not None:
                 shutil.copytree(test_files, ws.repo, dirs_exist_ok=True)
-            from beyond_vibes.sandbox import hand_over
-
             hand_over(ws.repo, ws.user)
             code, output, _ = ws.run("python -m pytest -q -rA -p no:cacheprovider", 600)
     results = _results(output)

@@ -28,12 +28,9 @@ from beyond_vibes.confinement import (HOME, OPT, TOOLCHAIN, WORKSPACE, Command, 
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.tasks import Task
 
-# The agent gets these variables from our environment and nothing else: no S3, HF, judge, MLflow or API
-# secrets can reach it (or the tools it runs) by accident.
+# The harness's own git commands get these variables of ours and nothing else (the agent's environment is built
+# from scratch: confinement.base_env).
 ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "SHELL")
-# Cloning a URL may need the host's proxy and CA settings (never the agent's business).
-_CLONE_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
-              "SSL_CERT_DIR", "GIT_SSL_CAINFO")
 # Config given on the "command line" (GIT_CONFIG_*), which wins over any repository config.
 _GIT_OVERRIDES = {"core.fsmonitor": "false", "core.hooksPath": "/dev/null", "core.untrackedCache": "false",
                   "core.attributesFile": "/dev/null", "protocol.ext.allow": "never", "commit.gpgsign": "false",
@@ -115,9 +112,6 @@ class Workspace:
     def home(self) -> Path:
         return self.root / "home"
 
-    def mount(self, src: Path, dest: str, rw: bool = False) -> Mount:
-        return Mount(Path(src), dest, rw)
-
     def view(self, home: Path | None = None) -> View:
         mounts = self.mounts(home)
         inside = [self.sandbox.inside(m) for m in mounts[:3]]
@@ -166,10 +160,9 @@ class Workspace:
                      Mount(CHECKTOOLS, f"{OPT}/checktools")]
             if self.check_files is not None:  # the task's hidden check files: the checks see them, the agent never
                 extra.append(Mount(self.check_files, f"{OPT}/task-checks"))
-            env = {**self.agent_env(network, home), **hardened_git_env(), "BV_BASE_COMMIT": self.commit}
-            inside = self.command([], network, home, extra, env)
-            env.update(GIT_DIR=self.sandbox.inside(extra[0]), GIT_INDEX_FILE=self.sandbox.inside(extra[1]),
-                       GIT_WORK_TREE=inside.cwd)
+            env = {**self.agent_env(network, home), **hardened_git_env(), "BV_BASE_COMMIT": self.commit,
+                   "GIT_DIR": self.sandbox.inside(extra[0]), "GIT_INDEX_FILE": self.sandbox.inside(extra[1]),
+                   "GIT_WORK_TREE": self.view(home).workspace}
         cmd = self.command(["bash", "-c", script], network, home, extra, env)
         out_file = self.root / f".out-{os.urandom(4).hex()}"
         try:
@@ -245,7 +238,7 @@ def base_repository(task: Task, private: Path) -> tuple[Path, str]:
         url, want = str(pinned.mirror), pinned.commit
     else:
         url, want = str(src), repo_cfg.ref or repo_cfg.branch or "HEAD"
-    env = {**_clean_env(ENV_ALLOWLIST + _CLONE_ENV), **hardened_git_env(), "HOME": str(private)}
+    env = {**_clean_env(), **hardened_git_env(), "HOME": str(private)}  # a local clone (a URL's comes from its mirror)
     try:
         # A local repository gives its committed state only: untracked files (.env...) never travel.
         _git(["clone", "-q", "--bare", "--no-hardlinks", url, str(git_dir)], env)

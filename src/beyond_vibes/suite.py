@@ -53,11 +53,11 @@ def _offline(task: Task, settings: Settings) -> str:
     repo = task.repository
     if repo.path:
         return "yes"
-    from beyond_vibes.gitsource import _resolve, mirror_path, mirror_sources
+    from beyond_vibes.gitsource import mirror_path, mirror_sources, resolve
 
     mirror = mirror_path(settings.cache_dir, repo.url)
     want = repo.ref or repo.branch or "HEAD"
-    if (mirror / "HEAD").exists() and _resolve(mirror, want):
+    if (mirror / "HEAD").exists() and resolve(mirror, want):
         return "yes (mirror cache)"
     mirrors = os.environ.get("BV_GIT_MIRRORS") or settings.git_mirrors
     if len(mirror_sources(repo.url, Path(mirrors) if mirrors else None)) > 1:
