@@ -81,18 +81,23 @@ class Browser:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         return (result.get("result") or {}).get("value")
 
-    def goto(self, url: str) -> None:
+    def goto(self, url: str, timeout: float = 60) -> None:
+        """Navigate and wait until the document is parsed whole (a large page is still streaming in when the
+        first of its text shows)."""
         self.send("Page.navigate", url=url)
+        self.wait_until("location.href !== 'about:blank' && document.readyState === 'complete'", timeout)
 
-    def wait_for_text(self, text: str, timeout: float = 60) -> bool:
-        """Until the page shows `text` (the app has loaded its data), or the timeout."""
+    def wait_until(self, expression: str, timeout: float = 60) -> bool:
         deadline = time.monotonic() + timeout
-        probe = f"document.body && document.body.innerText.includes({json.dumps(text)})"
         while time.monotonic() < deadline:
-            if self.evaluate(probe):
+            if self.evaluate(expression):
                 return True
             time.sleep(0.3)
         return False
+
+    def wait_for_text(self, text: str, timeout: float = 60) -> bool:
+        """Until the page shows `text` (the app has loaded its data), or the timeout."""
+        return self.wait_until(f"document.body && document.body.innerText.includes({json.dumps(text)})", timeout)
 
     def click_text(self, text: str, selector: str = "button, a, [role=button], [role=treeitem], span, div") -> bool:
         """Click the innermost visible element whose text is exactly `text`."""
