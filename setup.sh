@@ -62,18 +62,21 @@ else
   scripts/build-llama.sh >/dev/null
 fi
 
-# 4. The agent's toolchain (tools/toolchain/requirements.txt: pip, pytest, uv): a relocatable venv on the system's
-#    Python (which every user and the sandbox can run), made read-only; the sandbox mounts it at /opt/bv/toolchain.
-tc_sha="$(sha256sum tools/toolchain/requirements.txt | cut -c1-16)"
+# 4. The agent's toolchain (tools/toolchain/requirements.txt: pip, pytest, uv, ...): a relocatable venv on the
+#    system's Python (which every user and the sandbox can run) plus the interpreters of tools/toolchain/pythons.txt,
+#    made read-only; the sandbox mounts it at /opt/bv/toolchain.
+tc_sha="$(cat tools/toolchain/requirements.txt tools/toolchain/pythons.txt | sha256sum | cut -c1-16)"
 tc_root="${BV_CACHE_DIR:-$HOME/.cache/beyond-vibes}/toolchain"
 if [ ! -x "$tc_root/$tc_sha/bin/pytest" ]; then
-  step "agent toolchain: pip, pytest, uv into $tc_root/$tc_sha"
+  step "agent toolchain: pip, pytest, uv, python3.12 into $tc_root/$tc_sha"
   tc_py=/usr/bin/python3
   [ -x "$tc_py" ] || tc_py="$(command -v python3)"
   rm -rf "$tc_root/.$tc_sha.tmp" && mkdir -p "$tc_root"
   uv venv --quiet --relocatable --python "$tc_py" "$tc_root/.$tc_sha.tmp" \
     && retry uv pip install --quiet --compile-bytecode --python "$tc_root/.$tc_sha.tmp/bin/python" -r tools/toolchain/requirements.txt \
     || die "building the agent toolchain failed; check your PyPI access and run ./setup.sh again"
+  scripts/toolchain-pythons.sh "$tc_root/.$tc_sha.tmp" $(grep -v '^#' tools/toolchain/pythons.txt) | sed 's/^/      /' \
+    || die "copying a Python interpreter into the agent toolchain failed (the line above says which)"
   chmod -R a-w "$tc_root/.$tc_sha.tmp" && chmod u+w "$tc_root/.$tc_sha.tmp"
   mv "$tc_root/.$tc_sha.tmp" "$tc_root/$tc_sha" && chmod u-w "$tc_root/$tc_sha"
 else

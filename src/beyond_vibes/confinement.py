@@ -321,10 +321,11 @@ def toolchain_dir() -> Path:
     else:
         from beyond_vibes.settings import get_settings, project_root
 
-        lock = project_root() / "tools" / "toolchain" / "requirements.txt"
         import hashlib
 
-        sha = hashlib.sha256(lock.read_bytes()).hexdigest()[:16] if lock.exists() else "missing"
+        parts = [project_root() / "tools" / "toolchain" / f for f in ("requirements.txt", "pythons.txt")]
+        sha = (hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
+               if all(p.exists() for p in parts) else "missing")
         path = get_settings().cache_dir / "toolchain" / sha
     if not (path / "bin" / "python").exists():
         raise ConfigError(f"BV_TOOLCHAIN: the agent toolchain (pip, pytest, uv) is missing at {path}: run ./setup.sh")
@@ -384,13 +385,14 @@ class View:
 
 
 def base_env(view: View, user: tuple[int, int] | None, network: str = "none") -> dict[str, str]:
-    """The environment a confined command gets: built, never inherited. PATH is the toolchain and the system's
-    folders (no harness venv, whatever was activated); no user site-packages; every cache in its own home."""
+    """The environment a confined command gets: built, never inherited. PATH is the toolchain, its extra Python
+    interpreters (pythons/bin: python3.12, ...) and the system's folders (no harness venv, whatever was activated); no user site-packages; every cache in its own home."""
     env = {k: os.environ[k] for k in _LOCALE_ENV if k in os.environ}
     home = view.home
     name = user_name(user[0] if user else os.getuid())
     env.update(
-        PATH=f"{view.toolchain_bin}:{SYSTEM_PATH}", HOME=home, TMPDIR=view.tmp, USER=name, LOGNAME=name, SHELL="/bin/bash",
+        PATH=f"{view.toolchain_bin}:{view.toolchain_bin.removesuffix('/bin')}/pythons/bin:{SYSTEM_PATH}", HOME=home,
+        TMPDIR=view.tmp, USER=name, LOGNAME=name, SHELL="/bin/bash",
         XDG_CONFIG_HOME=f"{home}/.config", XDG_CACHE_HOME=f"{home}/.cache", XDG_DATA_HOME=f"{home}/.local/share",
         XDG_STATE_HOME=f"{home}/.local/state", UV_CACHE_DIR=f"{home}/.cache/uv", PIP_CACHE_DIR=f"{home}/.cache/pip",
         npm_config_cache=f"{home}/.npm", PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1", UV_PYTHON_DOWNLOADS="never",
