@@ -3,7 +3,7 @@
 # For each X.Y: an interpreter uv finds (uv-managed or on PATH, downloads off), else a pyenv version X.Y.*. One under
 # /usr is visible inside the sandbox as it is and only linked; any other is copied whole (its test suite left out)
 # to TOOLCHAIN/pythons/X.Y with its library path made relative (patchelf), so it runs from /opt/bv/toolchain as any
-# user; TOOLCHAIN/pythons/bin/pythonX.Y links each (the sandbox's PATH has that folder). Prints one line per
+# user; TOOLCHAIN/pythons/bin/pythonX.Y runs each (the sandbox's PATH has that folder). Prints one line per
 # version; exit 0 even when a version has no source (the note says so).
 set -uo pipefail
 tc="$1"; shift
@@ -32,8 +32,11 @@ for v in "$@"; do
   "$patchelf" --set-rpath '$ORIGIN/../lib' "$real"
   find "$dest/lib" -name '*.so*' -type f -exec "$patchelf" --remove-rpath {} \; 2>/dev/null
   chmod -R a+rX "$dest"
-  # Linked from pythons/bin, not the venv's bin/: beside a pyvenv.cfg the interpreter would take the venv's home.
-  ln -sf "../$v/bin/$(basename "$real")" "$tc/pythons/bin/python$v"
+  # pythons/bin/pythonX.Y execs the copy: not a link in the venv's bin/ (beside a pyvenv.cfg the interpreter takes the
+  # venv's home), and not a link at all (a venv made from a link records the link's folder as its home, which has no
+  # standard library; exec'd, the interpreter reports its real path).
+  printf '#!/bin/sh\nexec "$(dirname "$(readlink -f "$0")")/../%s/bin/%s" "$@"\n' "$v" "$(basename "$real")" \
+    > "$tc/pythons/bin/python$v" && chmod 0755 "$tc/pythons/bin/python$v"
   "$tc/pythons/bin/python$v" -c 'import ssl, sqlite3, venv' \
     || { echo "python$v: the copy of $prefix does not run"; rm -rf "$dest" "$tc/pythons/bin/python$v"; exit 1; }
   echo "python$v: copied from $prefix"
