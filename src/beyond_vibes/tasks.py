@@ -64,6 +64,33 @@ class Solution(BaseModel):
         return self
 
 
+class Material(BaseModel):
+    """A source the agent reads instead of the web, mounted read-only at /materials/<name> for the agent and the
+    checks: a package from the index (pinned by version and the sha256 of the exact file: the sdist by default,
+    since sources are what an agent reads; `file: wheel` where the sdist cannot be had), or a folder or archive
+    the user points at (`path`, relative to the tasks folder's parent; its sha256 is the harness's digest of the
+    folder, or the archive file's). A missing or wrong sha256 is a one-line error saying the right one (materials.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    package: str | None = None  # the package index's name (pip)
+    version: str | None = None
+    file: Literal["sdist", "wheel"] = "sdist"
+    path: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Material":
+        if bool(self.package) == bool(self.path):
+            raise ValueError("give exactly one of package (with version) or path")
+        if self.package and not self.version:
+            raise ValueError(f"package {self.package}: give its version (materials are pinned)")
+        return self
+
+    def describe(self) -> str:
+        return f"{self.package} {self.version} ({self.file})" if self.package else f"{self.path} (a local source)"
+
+
 class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -86,9 +113,20 @@ class Task(BaseModel):
     # A folder (relative to the tasks folder) the checks see read-only at /opt/bv/task-checks and the agent never
     # does: the harness's own hidden tests of the agent's work.
     check_files: str | None = None
+    # Sources the agent reads as its references (read-only at /materials/<name>); see Material.
+    materials: list[Material] = Field(default_factory=list)
+    # Why the task cannot be done faithfully offline (e.g. a compared product ships no package): `tasks list`.
+    online_only: str | None = None
     checks: list[Check] = Field(default_factory=list)
     solution: Solution | None = None
     source: Path = Field(default=Path("task.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_materials(self) -> "Task":
+        names = [m.name for m in self.materials]
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"materials: the name {dup[0]!r} is used twice (each is mounted at /materials/<name>)")
+        return self
 
     @property
     def file_sha256(self) -> str:
@@ -107,7 +145,16 @@ class Task(BaseModel):
                 f"{self.source}: prompt: no value for {{{missing[0]}}}; pass --prompt-vars "
                 f"'{{\"{missing[0]}\": \"...\"}}' or set prompt_vars.{missing[0]} in the task"
             )
-        return _VAR.sub(lambda m: str(values[m.group(1)]), self.prompt)
+        return _VAR.sub(lambda m: str(values[m.group(1)]), self.prompt) + self.materials_note()
+
+    def materials_note(self) -> str:
+        """What the prompt adds for a task with materials: where they are and how to cite them."""
+        if not self.materials:
+            return ""
+        listed = "; ".join(f"/materials/{m.name}: {m.describe()}" for m in self.materials)
+        return ("\n\nYou cannot browse the web. Your sources are these materials, unpacked read-only (the environment "
+                f"variable BV_MATERIALS names the folder, /materials in the sandbox): {listed}. Cite a file of them as "
+                "/materials/<name>/<path inside it>.\n")
 
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
