@@ -26,6 +26,7 @@ from pathlib import Path
 from beyond_vibes.confinement import (HOME, OPT, TOOLCHAIN, WORKSPACE, Command, Mount, Sandbox, View, agent_user,
                                       base_env, get_sandbox, index_settings, run_to_end, toolchain_dir)
 from beyond_vibes.errors import ConfigError, SimulationError
+from beyond_vibes.materials import MOUNT as MATERIALS, Unpacked, fetch_materials
 from beyond_vibes.tasks import Task
 
 # The harness's own git commands get these variables of ours and nothing else (the agent's environment is built
@@ -107,6 +108,7 @@ class Workspace:
     toolchain: Path  # pip, pytest, uv: mounted read-only for every command
     user: tuple[int, int] | None = None  # (uid, gid) a root harness runs them as; None: the harness's own
     check_files: Path | None = None  # the task's `check_files` folder (hidden tests...), mounted for checks only
+    materials: tuple[Unpacked, ...] = ()  # read-only at /materials/<name> for the agent, its setup and the checks
 
     @property
     def home(self) -> Path:
@@ -119,7 +121,13 @@ class Workspace:
         return View(workspace=inside[0], home=inside[1], tmp=tmp, toolchain_bin=f"{inside[2]}/bin")
 
     def mounts(self, home: Path | None = None) -> list[Mount]:
-        return [Mount(self.repo, WORKSPACE, True), Mount(home or self.home, HOME, True), Mount(self.toolchain, TOOLCHAIN)]
+        return [Mount(self.repo, WORKSPACE, True), Mount(home or self.home, HOME, True), Mount(self.toolchain, TOOLCHAIN),
+                *(Mount(m.folder, f"{MATERIALS}/{m.name}") for m in self.materials)]
+
+    @property
+    def materials_root(self) -> str:
+        """The folder holding /materials/<name> as commands see it (unconfined: links in the run's folder)."""
+        return MATERIALS if self.sandbox.name != "none" else str(self.root / "materials")
 
     @property
     def env(self) -> dict[str, str]:
@@ -128,6 +136,8 @@ class Workspace:
 
     def agent_env(self, network: str = "none", home: Path | None = None) -> dict[str, str]:
         env = base_env(self.view(home), self.user, network)
+        if self.materials:
+            env["BV_MATERIALS"] = self.materials_root
         env.update(GIT_AUTHOR_NAME="agent", GIT_AUTHOR_EMAIL="agent@beyond-vibes.invalid",
                    GIT_COMMITTER_NAME="agent", GIT_COMMITTER_EMAIL="agent@beyond-vibes.invalid")
         return env
@@ -263,14 +273,16 @@ def task_check_files(task: Task) -> Path | None:
 
 
 def pin_task(task: Task):
-    """A URL task's commit in the machine's mirror cache (fetched from BV_GIT_MIRRORS or the URL only when missing);
-    a commit no source has is a one-line ConfigError."""
+    """A URL task's commit in the machine's mirror cache (fetched from BV_GIT_MIRRORS or the URL only when missing),
+    and its materials in the materials cache; a commit no source has, or a material whose sha256 is wrong, is a
+    one-line ConfigError."""
     from beyond_vibes.gitsource import pin
     from beyond_vibes.settings import get_settings
 
     settings = get_settings()
     repo_cfg = task.repository
     mirrors = os.environ.get("BV_GIT_MIRRORS") or settings.git_mirrors
+    fetch_materials(task)  # the pinned materials too: a wrong sha256 is one line before any model loads
     return pin(repo_cfg.url, repo_cfg.ref or repo_cfg.branch, settings.cache_dir, Path(mirrors) if mirrors else None,
                where=f"{task.source}: repository.{'ref' if repo_cfg.ref else 'branch'}")
 
@@ -345,6 +357,7 @@ def workspace_slot(task: Task) -> Iterator[Path]:
 def workspace(task: Task, keep: bool = False, sandbox: Sandbox | str = "auto") -> Iterator[Workspace]:
     """The agent's workspace in its sandbox; with `keep`, it is moved aside afterwards (`Workspace.root` says where)."""
     box = get_sandbox(sandbox) if isinstance(sandbox, str) else sandbox
+    materials = tuple(fetch_materials(task))  # verified before anything is checked out or run
     user = agent_user() if box.name != "none" else None
     toolchain = toolchain_dir()
     private = Path(tempfile.mkdtemp(prefix="bv-harness-", dir=user_folder()))  # the harness's own: the agent never sees it
@@ -353,9 +366,13 @@ def workspace(task: Task, keep: bool = False, sandbox: Sandbox | str = "auto") -
             repo = root / "repo"
             git, commit = checkout(task, private, repo)
             (root / "home" / "tmp").mkdir(parents=True)
+            if box.name == "none" and materials:  # no mounts unconfined: BV_MATERIALS names links to them
+                (root / "materials").mkdir()
+                for m in materials:
+                    (root / "materials" / m.name).symlink_to(m.folder)
             hand_over(root, user)
             ws = Workspace(root=root, repo=repo, commit=commit, git=git, sandbox=box, toolchain=toolchain, user=user,
-                           check_files=task_check_files(task))
+                           check_files=task_check_files(task), materials=materials)
             try:
                 yield ws
             finally:

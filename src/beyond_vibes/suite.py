@@ -50,6 +50,21 @@ def _proved(settings: Settings, task: Task) -> str:
 
 
 def _offline(task: Task, settings: Settings) -> str:
+    """yes (and from where), or why not: the task says it is online-only, its materials are not cached yet, or its
+    repository needs the network."""
+    if task.online_only:
+        return f"no: {task.online_only}"
+    repo = _repository_offline(task, settings)
+    if not task.materials or repo.startswith("no"):
+        return repo
+    from beyond_vibes.materials import missing_from_cache
+
+    if missing := missing_from_cache(task, settings.cache_dir):
+        return f"no: materials not cached yet ({', '.join(missing)}): the first run fetches them from the package index"
+    return "yes (materials cached)" if repo == "yes" else repo[:-1] + "; materials cached)"
+
+
+def _repository_offline(task: Task, settings: Settings) -> str:
     repo = task.repository
     if repo.path:
         return "yes"
