@@ -62,3 +62,55 @@ def test_touching_uv_lock_and_deleting_poetry_lock_fails_what_matters():
     failed = {n for n, c in checks.items() if not c.passed}
     assert failed == {"dependencies_survive", "uv_lock_resolves", "uv_sync_frozen", "docs_and_ci_use_uv"}, failed
     assert "pyproject.toml still has [tool.poetry] sections" in checks["dependencies_survive"].output_tail
+
+
+LAZY_COVERING_SUITE = '''
+from streamlit.testing.v1 import AppTest
+import types, dspy
+import lighthearted.dspy_utils as d, lighthearted.utils as u, lighthearted.settings
+
+
+def test_everything_runs(monkeypatch):
+    monkeypatch.setattr(u.time, "sleep", lambda s: None)
+    monkeypatch.setattr(dspy, "configure", lambda **kw: None)
+    monkeypatch.setattr(d, "generate_follow_up_questions", lambda **kw: types.SimpleNamespace(follow_up_question=["a", "b"]))
+    list(u.stream_text("x y"))
+    at = AppTest.from_file("src/lighthearted/streamlit.py", default_timeout=60).run()
+    for answer in ["1", "2", "3", "4"]:
+        at.chat_input[0].set_value(answer).run()
+'''
+
+
+@pytest.mark.integration
+def test_tests_that_cover_everything_and_assert_nothing_pass_coverage_but_not_the_planted_bugs():
+    """Coverage alone is gameable: a suite that drives every line and asserts nothing reaches it. The planted bugs
+    are not: each survives such a suite, and `assert True` fails coverage as well."""
+    from beyond_vibes.checks import run_setup
+
+    task = load_task("unit_tests", REPO / "tasks")
+    with workspace(task) as ws:
+        seconds, problem = run_setup(task, ws)
+        assert problem is None, problem
+        (ws.repo / "tests").mkdir()
+        (ws.repo / "tests" / "test_app.py").write_text(LAZY_COVERING_SUITE)
+        covering = {c.name: c for c in run_checks(task.checks, ws)}
+        (ws.repo / "tests" / "test_app.py").write_text("def test_ok():\n    assert True\n")
+        trivial = {c.name: c for c in run_checks(task.checks, ws)}
+    assert covering["tests_pass"].passed and covering["coverage_80"].passed, covering["coverage_80"].output_tail
+    bugs = covering["catches_planted_bugs"]
+    assert not bugs.passed
+    for mutant in ("utils-drops-space", "app-skips-first-follow-up", "app-reverses-questions"):
+        assert f"{mutant}: the tests still pass with this bug planted" in bugs.output_tail, bugs.output_tail
+    assert trivial["tests_pass"].passed and not trivial["coverage_80"].passed
+    assert not trivial["catches_planted_bugs"].passed and trivial["source_untouched"].passed
+
+
+@pytest.mark.integration
+def test_a_new_file_under_src_counts_as_touching_the_source():
+    """`git diff "$BV_BASE_COMMIT" -- src` in a check sees files the agent added: the checks run on a staged index."""
+    task = load_task("unit_tests", REPO / "tasks")
+    source_untouched = [c for c in task.checks if c.name == "source_untouched"]
+    with workspace(task) as ws:
+        (ws.repo / "src" / "lighthearted" / "conftest_helper.py").write_text("x = 1\n")
+        (result,) = run_checks(source_untouched, ws)
+    assert not result.passed and result.exit_code == 1

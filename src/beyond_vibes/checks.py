@@ -45,6 +45,9 @@ def run_check(check: Check, ws) -> CheckResult:
 
 
 def run_checks(checks: list[Check], ws) -> list[CheckResult]:
+    """Every check, after staging the workspace in the harness's index: a check's `git diff "$BV_BASE_COMMIT"` then
+    sees the files the agent added, not only the ones it changed (after a run and in `tasks validate` alike)."""
+    ws.git.run("add", "-A")
     return [run_check(c, ws) for c in checks]
 
 
