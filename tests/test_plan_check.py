@@ -57,3 +57,91 @@ def test_a_specific_plan_passes(repo):
 def test_a_lazy_plan_fails_for_its_reason(repo, plan, why):
     code, out = check(*repo, plan)
     assert code == 1 and why in out, out
+
+
+# Longer plans about infrastructure repositories: words that look like paths but are not claims, proposed new files,
+# and the options the larger planning tasks use (--allow-new, --mention, --cite, --min-section-words).
+
+NOT_CLAIMS = """
+Images: ghcr.io/sokrypton/colabfold:1.5.5, docker.io/rocm/pytorch:latest, rocm/pytorch:latest, quay.io/ceph/ceph:v19.
+APIs: apps/v1, batch/v1, ceph.rook.io/v1, amd.com/gpu, feature.node.kubernetes.io/amd-gpu.
+A raw file elsewhere: raw.githubusercontent.com/org/repo/main/values.yaml (no scheme), e.g. and i.e. in prose.
+Prose: AlphaFold2/ColabFold/OpenFold, RBD/CephFS/RGW, CPU/RAM-heavy, a bucket prefix results/run-1/.
+Bare names: values.yaml, ceph.conf, kustomization.yaml. Relative: ../secrets.yaml. Partial: app/server.py.
+"""
+
+
+def test_image_refs_apis_prose_bare_and_partial_names_are_not_claimed_paths(repo):
+    code, out = check(*repo, GOOD + NOT_CLAIMS)
+    assert code == 0 and out.startswith("ok: 4 repository paths"), out
+
+
+@pytest.mark.parametrize("line, named", [
+    ("Edit src/app/auth/ for the middleware.", "src/app/auth/"),  # a folder under a real top-level folder
+    ("See src/app/views/login for the form.", "src/app/views/login"),  # two slashes, starts at a real top level
+    ("Tweak src/app/server.py and src/app/routes.py.", "src/app/routes.py"),
+])
+def test_a_path_under_a_real_top_level_folder_is_claimed(repo, line, named):
+    code, out = check(*repo, GOOD + line + "\n")
+    assert code == 1 and f"do not exist at the base commit: {named}" in out, out
+
+
+def test_a_folder_cited_with_and_without_its_slash_counts_once(repo):
+    plan = "## Threat model\nsrc/app and src/app/ and ./src/app/.\n## Steps\npyproject.toml\n"
+    code, out = check(*repo, plan)
+    assert code == 1 and "cites 2 existing repository path(s), needs 3: pyproject.toml, src/app/" in out, out
+
+
+def test_a_comment_in_a_code_block_is_not_a_heading(repo):
+    plan = GOOD.replace("## Threat model", "```bash\n# Threat model\n```")
+    code, out = check(*repo, plan)
+    assert code == 1 and "no section 'threat model'" in out, out
+
+
+NEW = GOOD + """3. src/app/auth/ (new): the OIDC callback lives in src/app/auth/callback.py.
+4. src/app/auth/session.py: keyed by user.
+"""
+
+
+def test_new_paths_need_the_option_and_their_marker(repo):
+    assert check(*repo, NEW, "--allow-new") == (0, "ok: 4 repository paths cited, sections present\n")
+    code, out = check(*repo, NEW)
+    named = "do not exist at the base commit: src/app/auth/, src/app/auth/callback.py, src/app/auth/session.py"
+    assert code == 1 and named in out, out
+    unmarked = NEW.replace("(new)", "")
+    code, out = check(*repo, unmarked, "--allow-new")
+    assert code == 1 and "do not exist at the base commit: src/app/auth/, src/app/auth/callback.py" in out, out
+
+
+def test_new_paths_outside_the_existing_folders_fail_and_never_count(repo):
+    code, out = check(*repo, GOOD + "3. tests/test_auth.py (new).\n", "--allow-new")
+    assert code == 1 and "proposes new paths outside the repository's existing folders: tests/test_auth.py" in out
+    only_new = "## Threat model\nSessions.\n## Steps\n1. src/app/auth/a.py (new)\n2. src/app/auth/b.py (new)\n"
+    code, out = check(*repo, only_new, "--allow-new")
+    assert code == 1 and "cites 0 existing repository path(s), needs 3: none" in out, out
+
+
+def test_mention_takes_alternatives_and_each_term_must_appear(repo):
+    assert check(*repo, GOOD, "--mention", "authlib|oauth2-proxy", "--mention", "SECRET")[0] == 0
+    code, out = check(*repo, GOOD, "--mention", "rook", "--mention", "keycloak|dex")
+    assert code == 1 and "does not mention rook" in out and "does not mention keycloak or dex" in out, out
+
+
+def test_cite_needs_an_existing_path_inside_one_of_the_prefixes(repo):
+    assert check(*repo, GOOD, "--cite", "src/app/", "--cite", "docs/|pyproject.toml", "--cite", "src/app/set")[0] == 0
+    code, out = check(*repo, GOOD, "--cite", "lib/|docs/")
+    assert code == 1 and "cites no existing path under lib/ or docs/" in out, out
+    folder_only = GOOD.replace("`src/app/server.py`", "src/app/")
+    code, out = check(*repo, folder_only, "--cite", "src/app/")
+    assert code == 0, out  # settings.py is still inside src/app/
+    code, out = check(*repo, folder_only.replace("src/app/settings.py", "the settings"), "--cite", "src/app/")
+    assert code == 1 and "cites no existing path under src/app/" in out, out
+
+
+def test_min_section_words_counts_the_body_down_to_the_next_heading_of_its_level(repo):
+    plan = "## Threat model\nAttackers.\n### Assets\n" + "word " * 12 + "\n## Steps\n" + "src/app/server.py " * 3
+    plan += "pyproject.toml .env.sample src/app/settings.py\n"
+    code, out = check(*repo, plan, "--min-section-words", "10")
+    assert code == 0, out  # the subsection's words belong to the threat model
+    code, out = check(*repo, plan.replace("### Assets", "## Assets"), "--min-section-words", "10")
+    assert code == 1 and "section 'threat model' has 1 word(s), needs 10" in out, out
