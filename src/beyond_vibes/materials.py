@@ -106,7 +106,7 @@ def _package(task: Task, i: int, m: Material) -> Unpacked:
 def _download(task: Task, i: int, m: Material, spec: str, tmp: Path) -> Path:
     requirements, download = tmp / "requirements.txt", tmp / "download"
     requirements.write_text(f"{m.package}=={m.version} --hash=sha256:{m.sha256}\n")
-    env = {**os.environ, "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {**_pip_env(), "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     out = subprocess.run(_pip_command(m, download, requirements), env=env, capture_output=True, text=True,
                          errors="replace", stdin=subprocess.DEVNULL, timeout=1800)
     text = out.stdout + out.stderr
@@ -121,6 +121,15 @@ def _download(task: Task, i: int, m: Material, spec: str, tmp: Path) -> Path:
     if digest != m.sha256:  # pip checked it; so do we, on the file we unpack
         raise _mismatch(task, i, spec, m.sha256, digest)
     return files[0]
+
+
+def _pip_env() -> dict[str, str]:
+    """pip gets the package index as the user configured it (PIP_*, proxies, CAs, its config files in HOME) and
+    none of the harness's other variables (tokens, keys): an sdist's build backend runs to read its metadata."""
+    from beyond_vibes.confinement import INDEX_ENV
+
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME", *INDEX_ENV)
+    return {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_")}
 
 
 def _mismatch(task: Task, i: int, what: str, want: str, got: str) -> ConfigError:
