@@ -114,3 +114,42 @@ def test_a_new_file_under_src_counts_as_touching_the_source():
         (ws.repo / "src" / "lighthearted" / "conftest_helper.py").write_text("x = 1\n")
         (result,) = run_checks(source_untouched, ws)
     assert not result.passed and result.exit_code == 1
+
+
+LAZY_API = '''
+import streamlit  # noqa: F401  (not decoupled)
+from fastapi import FastAPI
+
+
+def create_app(generate_follow_ups=None):
+    app = FastAPI()
+
+    @app.post("/conversations")
+    def start():
+        return {"id": "1", "messages": [{"role": "ai", "content": "Welcome to lighthearted!"}]}
+
+    @app.post("/conversations/{cid}/messages")
+    def answer(cid: str, body: dict):
+        return {"id": cid, "messages": [], "reply": "What are some of your most important values?"}
+
+    return app
+'''
+LAZY_API_TEST = "from fastapi.testclient import TestClient\n\ndef test_ok():\n    assert True\n"
+
+
+@pytest.mark.integration
+def test_an_api_that_answers_without_the_flow_fails_the_hidden_tests():
+    from beyond_vibes.checks import run_setup
+
+    task = load_task("fastapi_endpoints", REPO / "tasks")
+    with workspace(task) as ws:
+        assert run_setup(task, ws)[1] is None
+        (ws.repo / "src" / "lighthearted" / "api.py").write_text(LAZY_API)
+        (ws.repo / "tests").mkdir()
+        (ws.repo / "tests" / "test_api.py").write_text(LAZY_API_TEST)
+        checks = {c.name: c for c in run_checks(task.checks, ws)}
+    hidden = checks["hidden_api_tests"]
+    assert not hidden.passed and checks["agent_tests_use_testclient"].passed  # its own tests are no evidence
+    for test in ("test_a_new_conversation_opens_with_the_welcome", "test_the_flow_is_the_apps_follow_ups",
+                 "test_unknown_ids_are_404", "test_delete_ends_a_conversation", "test_the_api_does_not_need_the_streamlit"):
+        assert test in hidden.output_tail, hidden.output_tail
