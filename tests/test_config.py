@@ -88,7 +88,7 @@ def test_engine_args():
 def test_shipped_tasks_and_catalog_load():
     tasks = {t.name: t for t in load_tasks(REPO / "tasks")}
     assert {"fix_failing_test", "add_slugify", "poetry_to_uv", "unit_tests", "auth_plan", "fastapi_endpoints",
-            "tool_comparison"} <= set(tasks)
+            "observability_comparison", "litellm_vs_kong", "chart_tests"} <= set(tasks)
     assert {t.archetype.value for t in tasks.values()} == {"architectural_planning", "repo_maintenance",
                                                             "feature_implementation", "comparative_research"}
     catalog = load_catalog(REPO / "models.yaml")

@@ -56,6 +56,8 @@ def test_tasks_list_shows_commit_offline_and_what_validate_proved(tmp_path, math
                       solution={"commands": ["sed -i 's|/ (len(values) - 1)|/ len(values)|' mathutils.py"]})
     write_task(tmp_path, "remote", repository={"url": "https://git.invalid/acme/widgets", "ref": "0" * 40},
                checks=[{"name": "t", "command": "true"}])
+    write_task(tmp_path, "indexed", repository={"path": str(mathutils_repo)}, setup=["uv venv"], network="packages",
+               checks=[{"name": "lock", "command": "uv lock --locked", "network": "packages"}])
     env = {**os.environ, "BV_TASKS_DIR": str(tmp_path / "tasks"), "BV_HOME": str(tmp_path / "home"), "COLUMNS": "250"}
     cli = lambda *a: subprocess.run([str(Path(sys.executable).parent / "beyond-vibes"), "tasks", *a], env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
@@ -63,5 +65,6 @@ def test_tasks_list_shows_commit_offline_and_what_validate_proved(tmp_path, math
     rows = {line.split("│")[1].strip(): line for line in cli("list").stdout.splitlines() if line.count("│") > 5}
     assert "proved 20" in rows["mine"] and "snapshot" in rows["mine"]
     assert "no: needs the network" in rows["remote"] and "000000000000" in rows["remote"]
+    assert "needs only the package index (the agent, its setup, check lock); local" in rows["indexed"]
     task.write_text(task.read_text() + "\n# edited\n")
     assert "stale (task changed)" in cli("list").stdout

@@ -17,6 +17,7 @@ from beyond_vibes.confinement import Sandbox, get_sandbox, toolchain_dir, toolch
 from beyond_vibes.procs import deferred_signals, interrupt_reason
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
+from beyond_vibes.materials import fetch_materials
 from beyond_vibes.sandbox import Workspace, local_repository, pin_task, workspace
 from beyond_vibes.serving import ServedModel, owner_tags, preflight, serve_model
 from beyond_vibes.settings import Settings
@@ -102,6 +103,8 @@ def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
     version = agent.version()
     if local_repository(task) is None:
         pin_task(task)  # the pinned commit exists somewhere (and is in the mirror cache) before a model loads
+    else:
+        fetch_materials(task)  # a wrong sha256 is one line before a model loads, whatever the repository
     sandbox = get_sandbox(opts.sandbox)
     if sandbox.name == "none" and not _warned_none:
         _warned_none = True

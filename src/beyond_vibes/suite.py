@@ -54,6 +54,14 @@ def _offline(task: Task, settings: Settings) -> str:
     repository needs the network."""
     if task.online_only:
         return f"no: {task.online_only}"
+    verdict = _local_sources(task, settings)
+    needs = index_needs(task)
+    if not needs or verdict.startswith("no"):
+        return verdict
+    return f"needs only the package index ({needs}); {verdict.removeprefix('yes').strip(' ()') or 'local'}"
+
+
+def _local_sources(task: Task, settings: Settings) -> str:
     repo = _repository_offline(task, settings)
     if not task.materials or repo.startswith("no"):
         return repo
@@ -62,6 +70,13 @@ def _offline(task: Task, settings: Settings) -> str:
     if missing := missing_from_cache(task, settings.cache_dir):
         return f"no: materials not cached yet ({', '.join(missing)}): the first run fetches them from the package index"
     return "yes (materials cached)" if repo == "yes" else repo[:-1] + "; materials cached)"
+
+
+def index_needs(task: Task) -> str | None:
+    """What of the task reaches the package index (the only network the sandbox ever opens), or None."""
+    needs = (["the agent"] if task.network == "packages" else []) + (["its setup"] if task.setup else []) + \
+        [f"check {c.name}" for c in task.checks if c.network == "packages"]
+    return ", ".join(needs) or None
 
 
 def _repository_offline(task: Task, settings: Settings) -> str:
