@@ -153,3 +153,26 @@ def test_an_api_that_answers_without_the_flow_fails_the_hidden_tests():
     for test in ("test_a_new_conversation_opens_with_the_welcome", "test_the_flow_is_the_apps_follow_ups",
                  "test_unknown_ids_are_404", "test_delete_ends_a_conversation", "test_the_api_does_not_need_the_streamlit"):
         assert test in hidden.output_tail, hidden.output_tail
+
+
+@pytest.mark.integration
+def test_a_scripted_lazy_agent_on_poetry_to_uv_fails_through_the_whole_run(settings, tmp_path):
+    """The issue's shortcut played by an agent: real pi in the sandbox, driven by a scripted model that runs
+    `touch uv.lock; rm poetry.lock` and claims success. The run is the model's `failed`, not a harness error, and
+    the checks say why."""
+    from beyond_vibes import names as N
+    from beyond_vibes.catalog import load_catalog
+    from beyond_vibes.simulate import simulate
+    from conftest import write_catalog
+    from scripted_llm import ScriptedLLM, Step, bash
+    from test_success_path import scripted_model
+
+    script = [bash("touch uv.lock && rm poetry.lock && sed -i 's/^\\[tool.poetry\\]$/[project]/' pyproject.toml"),
+              Step(content="Migrated to uv: uv.lock generated, poetry.lock removed.")]
+    with ScriptedLLM(script) as llm:
+        model, quant = load_catalog(write_catalog(tmp_path, [scripted_model(llm)])).choose("scripted")
+        result = simulate(load_task("poetry_to_uv", REPO / "tasks"), model, quant, settings)
+    checks = {c.name: c.passed for c in result.checks}
+    assert result.status == N.STATUS_FAILED
+    assert checks == {"no_poetry_lock": True, "dependencies_survive": False, "uv_lock_resolves": False,
+                      "uv_sync_frozen": False, "docs_and_ci_use_uv": False}
