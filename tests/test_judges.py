@@ -174,3 +174,48 @@ def test_shipped_rubrics_and_labels_load():
     for archetype in ("repo_maintenance", "feature_implementation", "architectural_planning", "comparative_research"):
         rubric = load_rubric(archetype, REPO / "judges")
         assert {"sycophancy", "false_refusal"} <= {c.name for c in rubric.criteria}
+
+
+def test_a_constant_judge_is_untrusted_and_kappa_on_constant_ratings_is_absent():
+    from beyond_vibes.judges.agreement import table, trust_line
+
+    rubric = Rubric.model_validate({"archetype": ARCHETYPE, "description": "d", "criteria": [
+        {"name": "q", "question": "?", "min": 1, "max": 3, "anchors": {1: "bad", 3: "good"}},
+        {"name": "r", "question": "?", "min": 1, "max": 3, "anchors": {1: "bad", 3: "good"}}]})
+    train = [{"q": 3, "r": 2}] * 3 + [{"q": 1, "r": 2}]  # majority: q 3, r 2
+    gold = [{"q": 3, "r": 2}, {"q": 3, "r": 2}, {"q": 1, "r": 2}, {"q": 2, "r": 2}]
+    constant = [{"q": 3, "r": 2}] * 4  # always the majority: q 2/4 right, the same as the baseline
+    report = agreement(rubric, gold, constant, train)
+    q, r = report["criteria"]["q"], report["criteria"]["r"]
+    assert (q["exact"], q["majority"], q["majority_exact"], q["majority_of"]) == (0.5, 3, 0.5, "train")
+    assert q["trusted"] is False and q["kappa"] == 0.0  # constant judge, varying human: kappa 0, defined
+    assert r["kappa"] is None and r["exact"] == 1.0 and r["trusted"] is False  # both constant: 0/0, never 1.0
+    assert report["trusted"] is False and report["untrusted_criteria"] == ["q", "r"]
+    lo, hi = q["exact_ci"]
+    assert 0.0 <= lo < 0.5 < hi <= 1.0 and agreement(rubric, gold, constant, train)["criteria"]["q"]["exact_ci"] == [lo, hi]
+    assert trust_line(report) == "untrusted: exact 0.75 <= majority baseline 0.75 (n 8); untrusted criteria: q, r"
+    # A judge that reads the records beats the baseline where the baseline is beatable.
+    good = agreement(rubric, gold, [{"q": 3, "r": 2}, {"q": 3, "r": 2}, {"q": 1, "r": 2}, {"q": 2, "r": 2}], train)
+    assert good["criteria"]["q"]["trusted"] and good["criteria"]["q"]["exact_ci"] == [1.0, 1.0]
+    assert "| q | 4 | 0.50 [" in table({"compiled": report, "baseline": report}) and "untrusted |" in table(
+        {"compiled": report, "baseline": report})
+
+
+def test_judges_status_says_a_judge_is_untrusted_with_its_numbers():
+    from beyond_vibes.judges.compile import judge_trust
+
+    meta = {"agreement": {"compiled": {"exact": 0.5, "majority_exact": 0.55, "n": 40, "trusted": False,
+                                       "untrusted_criteria": ["determinism"]}}}
+    assert judge_trust(meta) == ("untrusted: exact 0.50 <= majority baseline 0.55 (n 40); "
+                                 "untrusted criteria: determinism")
+    assert judge_trust({"agreement": {"compiled": {"exact": 0.5, "kappa": 1.0}}}).startswith(
+        "untrusted: compiled before the majority baseline")
+
+
+def test_a_judge_compiled_before_the_baseline_gets_it_from_its_confusion_matrices():
+    from beyond_vibes.judges.compile import judge_trust
+
+    # 10 held-out records, 9 scored: human 3 on 6 of them (the held-out majority), so the baseline is 6/10.
+    old = {"agreement": {"compiled": {"exact": 0.5, "kappa": 1.0, "criteria": {
+        "q": {"n": 10, "exact": 0.5, "confusion": [[1, 0, 1], [0, 0, 1], [0, 1, 5]]}}}}}
+    assert judge_trust(old).startswith("untrusted: exact 0.50 <= majority baseline 0.60 (n 10); untrusted criteria: q")

@@ -582,12 +582,13 @@ def judges_compile(archetype, all_, changed, optimizer, seed, experiment) -> Non
 @handle_errors
 def judges_status(experiment) -> None:
     """Per judge: fresh, stale (why) or missing; its held-out agreement and judge LM."""
-    from beyond_vibes.judges.compile import all_archetypes, judge_state
+    from beyond_vibes.judges.compile import all_archetypes, judge_state, judge_trust
     from beyond_vibes.judges.program import judge_lm_identity
 
     settings = get_settings()
     identity = judge_lm_identity(settings)
-    table = Table("archetype", "state", "why", "version", "held-out kappa / exact (baseline)", "judge LM", "optimizer")
+    table = Table("archetype", "state", "why", "version", "held-out kappa / exact (uncompiled)", "trust", "judge LM",
+                  "optimizer")
     for a in all_archetypes():
         st = judge_state(settings, a, lm_identity=identity, experiment=experiment)
         m = st.meta or {}
@@ -596,7 +597,7 @@ def judges_status(experiment) -> None:
         colour = {"fresh": "green", "stale": "yellow"}.get(st.state, "red")
         table.add_row(a, f"[{colour}]{st.state}[/{colour}]", st.why, m.get("version", "-"),
                       f"{comp.get('kappa')} / {comp.get('exact')} ({base.get('kappa')} / {base.get('exact')})" if m else "-",
-                      m.get("judge_lm", "-"), m.get("optimizer", "-"))
+                      judge_trust(m) if m else "-", m.get("judge_lm", "-"), m.get("optimizer", "-"))
     console.print(table)
 
 

@@ -171,8 +171,9 @@ def compile_with_lm(inputs: JudgeInputs, lm, lm_name: str, lm_sha256: str, optim
         base_pred = predict_all(rubric, baseline, heldset)
         compiled = run_compile(optimizer, make_program(rubric), trainset, rubric, prompt_lm or lm, seed)
         comp_pred = predict_all(rubric, compiled, heldset)
-    gold = [gold_of(rubric, ex) for ex in heldset]
-    report = {"compiled": agreement(rubric, gold, comp_pred), "baseline": agreement(rubric, gold, base_pred)}
+    gold, train_gold = [gold_of(rubric, ex) for ex in heldset], [gold_of(rubric, ex) for ex in trainset]
+    report = {"compiled": agreement(rubric, gold, comp_pred, train_gold),
+              "baseline": agreement(rubric, gold, base_pred, train_gold)}
     program_path, meta_path = compiled_paths(judges_dir, rubric.archetype.value)
     program_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=program_path.parent) as tmp:
@@ -249,6 +250,37 @@ class JudgeState:
     state: str  # fresh | stale | missing
     why: str = ""
     meta: dict | None = None
+
+
+def judge_trust(meta: dict) -> str:
+    """Whether a compiled judge beats the majority baseline on its held-out labels, with the numbers."""
+    from beyond_vibes.judges.agreement import trust_line
+
+    compiled = meta.get("agreement", {}).get("compiled", {})
+    if "majority_exact" not in compiled:
+        compiled = heldout_majority(compiled)
+        if compiled is None:
+            return "untrusted: compiled before the majority baseline was measured; run judges compile again"
+        return trust_line(compiled) + " (baseline: the held-out labels' own majority; recompile for the training one)"
+    return trust_line(compiled)
+
+
+def heldout_majority(compiled: dict) -> dict | None:
+    """For a judge compiled before the majority baseline was recorded: the baseline from its confusion matrices
+    (rows = the held-out human labels), i.e. always answering the held-out labels' most common value, the strongest
+    constant answer on those records. None when the matrices are missing."""
+    per = {}
+    for name, c in compiled.get("criteria", {}).items():
+        if not c.get("confusion") or not c.get("n"):
+            return None
+        base = max(sum(row) for row in c["confusion"]) / c["n"]
+        per[name] = {**c, "majority_exact": round(base, 4), "trusted": c["exact"] > base}
+    if not per:
+        return None
+    mean = lambda k: round(sum(v[k] for v in per.values()) / len(per), 4)  # noqa: E731
+    return {"criteria": per, "exact": mean("exact"), "majority_exact": mean("majority_exact"),
+            "n": sum(v["n"] for v in per.values()), "trusted": mean("exact") > mean("majority_exact"),
+            "untrusted_criteria": [k for k, v in per.items() if not v["trusted"]]}
 
 
 def judge_state(settings, archetype: str, inputs: JudgeInputs | None = None, lm_identity: tuple[str, str] | None = None,
