@@ -79,3 +79,25 @@ def test_mine_cli_prints_what_it_kept_and_dropped(tmp_path, history):
     assert out.returncode == 0, out.stderr
     assert "kept" in out.stdout and "1 fail-to-pass, 1 pass-to-pass" in out.stdout
     assert "no tests touched" in out.stdout and "1 task(s) written" in out.stdout and "3 commit(s) dropped" in out.stdout
+
+
+def test_mine_with_a_setup_mines_a_commit_whose_tests_need_a_package(tmp_path):
+    """Tests that import a dependency cannot run on the bare toolchain: the drop says which import failed. With
+    `--setup` installing it (sandboxed, from the package index) the commit becomes a sound task carrying that setup."""
+    repo = tmp_path / "fmt"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, "Start", {"fmt.py": "def shout(s):\n    return s.upper()\n",
+                           "tests/test_fmt.py": "from fmt import shout\n\n\ndef test_shout():\n    assert shout('a') == 'A'\n"})
+    feature = commit(repo, "Add is_text on six's string types", {
+        "fmt.py": "import six\n\n\ndef shout(s):\n    return s.upper()\n\n\ndef is_text(x):\n"
+                  "    return isinstance(x, six.string_types)\n",
+        "tests/test_fmt.py": "import six\nfrom fmt import is_text, shout\n\n\ndef test_shout():\n    assert shout('a') == 'A'\n"
+                             "\n\ndef test_is_text():\n    assert is_text('x') and not is_text(1) and six.PY3\n"})
+    [bare] = [o for o in mine(str(repo), None, 5, tmp_path / "bare") if o.commit == feature]
+    assert not bare.kept and "No module named 'six'" in bare.why and "--setup installs what they import" in bare.why
+    setup = "uv venv -q .venv && uv pip install -q --python .venv/bin/python six==1.17.0 pytest==9.2.0"
+    [kept] = [o for o in mine(str(repo), None, 5, tmp_path / "mined", setup=[setup]) if o.commit == feature]
+    assert kept.kept and kept.fail_to_pass == ["tests/test_fmt.py::test_is_text"], kept.why
+    task = load_task(str(next((tmp_path / "mined").glob("*.yaml"))), tmp_path / "mined")
+    assert task.setup == [setup]

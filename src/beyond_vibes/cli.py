@@ -470,13 +470,15 @@ def tasks_list() -> None:
 @click.option("--ref", default=None, help="Where to start walking back (default: HEAD).")
 @click.option("--max", "max_tasks", type=click.IntRange(min=1), default=5, show_default=True, help="Tasks to keep.")
 @click.option("--out", default="tasks/mined", type=click.Path(), show_default=True, help="Tasks folder to write into.")
+@click.option("--setup", "setup", multiple=True, help="A command that installs what the tests import (sandboxed, with "
+              "the package index), e.g. 'uv venv && uv pip install -e .'; written into every task.")
 @handle_errors
-def tasks_mine(repo, ref, max_tasks, out) -> None:
+def tasks_mine(repo, ref, max_tasks, out, setup) -> None:
     """Real tasks from a repository's history: commits that change code and tests, proved by tasks validate."""
     from beyond_vibes.mine import mine
 
     with console.status(f"mining {repo}..."):
-        outcomes = mine(repo, ref, max_tasks, Path(out))
+        outcomes = mine(repo, ref, max_tasks, Path(out), setup=list(setup))
     for o in outcomes:
         mark = "[green]kept[/green]" if o.kept else "[yellow]dropped[/yellow]"
         detail = f"{o.why}: {len(o.fail_to_pass)} fail-to-pass, {len(o.pass_to_pass)} pass-to-pass tests" if o.kept else o.why

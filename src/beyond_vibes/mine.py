@@ -26,6 +26,8 @@ TEST_FILE = re.compile(r"(^|/)(tests?/.*\.py|test_[^/]*\.py|[^/]*_test\.py|conft
 CODE_FILE = re.compile(r"\.py$")
 RESULT = re.compile(r"^(PASSED|FAILED|ERROR) (\S+)", re.M)
 ISSUE_REF = re.compile(r"(?:#|GH-)(\d+)")
+# The tests run with the environment a --setup made (.venv), else the toolchain's Python.
+PYTEST = ('"$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)" -m pytest -q -p no:cacheprovider')
 
 
 @dataclass
@@ -69,8 +71,12 @@ def _issue_text(repo: Path, message: str, commit: str) -> str:
     return "\n\n".join(parts)
 
 
-def mine(repo_arg: str, ref: str | None, max_tasks: int, out: Path, scan: int = 200) -> list[Outcome]:
-    """Mine up to `max_tasks` proved tasks from the history of `repo_arg` (a local git repository) at `ref`."""
+def mine(repo_arg: str, ref: str | None, max_tasks: int, out: Path, scan: int = 200,
+         setup: list[str] | None = None) -> list[Outcome]:
+    """Mine up to `max_tasks` proved tasks from the history of `repo_arg` (a local git repository) at `ref`. `setup`:
+    commands that give the tests what they import (e.g. `uv venv && uv pip install -e .[test]`), run in the sandbox
+    with the package index before each test run and written into every task (`setup:`); the tests then run with
+    the `.venv` they make, if any."""
     repo = Path(repo_arg).resolve()
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ConfigError(f"{repo_arg}: not a git repository (tasks mine reads a local clone; clone a URL first)")
@@ -96,12 +102,13 @@ def mine(repo_arg: str, ref: str | None, max_tasks: int, out: Path, scan: int = 
         if not code:
             outcomes.append(Outcome(commit, subject, False, "no code changed (only tests)"))
             continue
-        outcomes.append(_candidate(repo, commit, parents[0], subject, tests, code, out, f"{name_base}_{commit[:8]}"))
+        outcomes.append(_candidate(repo, commit, parents[0], subject, tests, code, out, f"{name_base}_{commit[:8]}",
+                                   setup or []))
     return outcomes
 
 
 def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[str], code: list[str], out: Path,
-               name: str) -> Outcome:
+               name: str, setup: list[str]) -> Outcome:
     from beyond_vibes.tasks import load_task
     from beyond_vibes.validate import validate_task
 
@@ -118,13 +125,15 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
             (files / t).write_bytes(shown.stdout)
     solution = _git(repo, "diff", "--binary", parent, commit, "--", *code)
     (out / "solutions" / f"{name}.patch").write_text(solution)
-    pytest = "cp -r /opt/bv/task-checks/. . && python -m pytest -q -p no:cacheprovider "  # the hidden tests, then pytest
-    before = _pytest_outcomes(repo, parent, files, None)  # the commit's tests on the parent's code
-    before_own = _pytest_outcomes(repo, parent, None, None) or {}  # the parent's own tests, as they were
-    after = _pytest_outcomes(repo, parent, files, out / "solutions" / f"{name}.patch")
-    again = _pytest_outcomes(repo, parent, files, out / "solutions" / f"{name}.patch")
+    pytest = f"cp -r /opt/bv/task-checks/. . && {PYTEST} "  # the hidden tests, then pytest
+    patch = out / "solutions" / f"{name}.patch"
+    before, _ = _pytest_outcomes(repo, parent, files, None, setup)  # the commit's tests on the parent's code
+    before_own = _pytest_outcomes(repo, parent, None, None, setup)[0] or {}  # the parent's own tests, as they were
+    after, why_not = _pytest_outcomes(repo, parent, files, patch, setup)
+    again, _ = _pytest_outcomes(repo, parent, files, patch, setup)
     if after is None:
-        return _drop(commit, subject, files, out, name, "the tests do not run (collection error or missing set-up)")
+        hint = "" if setup else "; --setup installs what they import"
+        return _drop(commit, subject, files, out, name, f"the tests do not run ({why_not}){hint}")
     if after != again:
         flaky = sorted(t for t in after if after.get(t) != (again or {}).get(t))
         return _drop(commit, subject, files, out, name, f"flaky: {', '.join(flaky[:3])} changed between two runs")
@@ -135,8 +144,9 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
     p2p = sorted(t for t, r in after.items() if r == "PASSED" and before_own.get(t) == "PASSED")
     f2p = sorted(t for t, r in after.items() if r == "PASSED" and before.get(t) != "PASSED" and t not in p2p)
     if failing_after and not f2p:
+        hint = "" if setup else "; --setup installs what they import"
         return _drop(commit, subject, files, out, name, f"tests fail on the commit itself (a service or set-up they need?): "
-                     f"{', '.join(failing_after[:3])}")
+                     f"{', '.join(failing_after[:3])} ({why_not}){hint}")
     if not f2p:
         return _drop(commit, subject, files, out, name, "no test that the commit makes pass")
     prompt = message + (f"\n\n{issue}" if issue else "")
@@ -149,7 +159,8 @@ def _candidate(repo: Path, commit: str, parent: str, subject: str, tests: list[s
         "repository": {"path": str(repo), "ref": parent}, "max_turns": 30, "timeout_s": 1800,
         "guidelines": {"matches_the_commit": f"The change does what commit {commit[:12]} did: {subject}",
                        "tests_hidden": "The commit's tests are the harness's: the agent is not shown them"},
-        "prompt": prompt + "\n", "checks": checks, "check_files": f"check-files/{name}",
+        "prompt": prompt + "\n", **({"setup": setup} if setup else {}), "checks": checks,
+        "check_files": f"check-files/{name}",
         "solution": {"patch": f"solutions/{name}.patch"},
     }
     path = out / f"{name}.yaml"
@@ -167,21 +178,34 @@ def _drop(commit: str, subject: str, files: Path, out: Path, name: str, why: str
     return Outcome(commit, subject, False, why)
 
 
-def _pytest_outcomes(repo: Path, base: str, test_files: Path | None, patch: Path | None) -> dict[str, str] | None:
-    """Each test's outcome at `base` with the commit's test files (and `patch` applied), in the agent sandbox;
-    None when pytest collected nothing or could not run."""
+def _pytest_outcomes(repo: Path, base: str, test_files: Path | None, patch: Path | None,
+                     setup: list[str]) -> tuple[dict[str, str] | None, str]:
+    """Each test's outcome at `base` with the commit's test files (and `patch` applied), in the agent sandbox, after
+    `setup`; (None, why) when the setup failed or pytest collected nothing or could not run."""
+    from beyond_vibes.checks import run_setup
     from beyond_vibes.sandbox import hand_over, workspace
     from beyond_vibes.tasks import Task
 
     with tempfile.TemporaryDirectory(prefix="bv-mine-") as tmp:
         task = Task(name="mine-probe", archetype="repo_maintenance", prompt="-", repository={"path": str(repo), "ref": base},
-                    source=Path(tmp) / "tasks" / "mine-probe.yaml")
+                    setup=setup, source=Path(tmp) / "tasks" / "mine-probe.yaml")
         with workspace(task) as ws:
             if patch is not None:
                 ws.git.run("apply", "--whitespace=nowarn", str(patch))
             if test_files is not None:
                 shutil.copytree(test_files, ws.repo, dirs_exist_ok=True)
             hand_over(ws.repo, ws.user)
-            code, output, _ = ws.run("python -m pytest -q -rA -p no:cacheprovider", 600)
+            _, problem = run_setup(task, ws)
+            if problem:
+                return None, problem
+            code, output, _ = ws.run(f"{PYTEST} -rA", 600)
     results = _results(output)
-    return results or None
+    return (results or None), _first_error(output)
+
+
+def _first_error(output: str) -> str:
+    """The line that says why pytest ran nothing: the first `E   ...Error: ...`, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    found = next((line.removeprefix("E").strip() for line in lines if re.match(r"E\s+\w*(Error|Exception)\b", line)),
+                 None)
+    return (found or (lines[-1] if lines else "no output"))[:160]
