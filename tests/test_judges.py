@@ -219,3 +219,16 @@ def test_a_judge_compiled_before_the_baseline_gets_it_from_its_confusion_matrice
     old = {"agreement": {"compiled": {"exact": 0.5, "kappa": 1.0, "criteria": {
         "q": {"n": 10, "exact": 0.5, "confusion": [[1, 0, 1], [0, 0, 1], [0, 1, 5]]}}}}}
     assert judge_trust(old).startswith("untrusted: exact 0.50 <= majority baseline 0.60 (n 10); untrusted criteria: q")
+
+
+def test_an_unreachable_judge_stops_the_compile_and_writes_nothing(judges_dir):
+    """A connection refused is the judge endpoint's failure, not a disagreement: no fresh judge from it."""
+    from beyond_vibes.errors import SimulationError
+
+    settings = api_settings(judges_dir)
+    inputs = judge_inputs(settings, ARCHETYPE, with_mlflow_labels=False)
+    closed = dspy.LM("openai/judge-a", api_base="http://127.0.0.1:9/v1", api_key="x", cache=False, num_retries=0)
+    with pytest.raises(SimulationError, match=r"^judge LM: \w*(Connection|Connect)\w*: .*nothing was written"):
+        compile_with_lm(inputs, closed, "api:judge-a@http://127.0.0.1:9/v1", "", "bootstrap", 3, judges_dir)
+    program_path, meta_path = compiled_paths(judges_dir, ARCHETYPE)
+    assert not program_path.exists() and not meta_path.exists()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from beyond_vibes.curate import render
-from beyond_vibes.errors import ConfigError
+from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.judges.agreement import agreement, score_match, table
 from beyond_vibes.judges.labels import Label, human_labels, labels_path, labels_sha256, load_labels
 from beyond_vibes.judges.program import make_program, quiet_dspy, scores_of
@@ -134,10 +134,32 @@ def predict_all(rubric: Rubric, program, examples: list) -> list[dict[str, int |
     return [predicted_of(rubric, _safe(program, ex)) for ex in examples]
 
 
+# Failures of the judge's endpoint, not of its answer: they stop a compile (nothing written) instead of counting as
+# disagreements. Matched by class name along the exception chain (litellm's and openai's share these names).
+UNREACHABLE = {"APIConnectionError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
+               "ServiceUnavailableError", "BadGatewayError", "Timeout", "APITimeoutError", "ConnectError",
+               "ConnectionError", "ConnectionRefusedError"}
+
+
+def unreachable(e: BaseException) -> BaseException | None:
+    """The exception in `e`'s chain that says the judge LM could not be reached or refused us, if any."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if any(k.__name__ in UNREACHABLE for k in type(e).__mro__):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def _safe(program, ex):
     try:
         return program(record=ex.record)
-    except Exception:  # noqa: BLE001 - a judge that cannot answer scores nothing; agreement counts it as a miss
+    except Exception as e:  # noqa: BLE001 - a judge that cannot answer scores nothing; agreement counts it as a miss
+        if (cause := unreachable(e)) is not None:
+            first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200]
+            raise SimulationError(f"judge LM: {type(cause).__name__}: {first}; nothing was written (check "
+                                  "JUDGE_BASE_URL / JUDGE_API_KEY, or the local judge model's server)") from None
         return None
 
 
