@@ -232,3 +232,15 @@ def test_an_unreachable_judge_stops_the_compile_and_writes_nothing(judges_dir):
         compile_with_lm(inputs, closed, "api:judge-a@http://127.0.0.1:9/v1", "", "bootstrap", 3, judges_dir)
     program_path, meta_path = compiled_paths(judges_dir, ARCHETYPE)
     assert not program_path.exists() and not meta_path.exists()
+
+
+def test_quick_eval_judge_score_turns_round_the_criteria_where_higher_is_worse():
+    from beyond_vibes.quick_eval.judge import normalised
+
+    rubric = Rubric.model_validate({"archetype": ARCHETYPE, "description": "d", "criteria": [
+        {"name": "correct", "question": "?", "min": 1, "max": 5, "anchors": {1: "no", 5: "yes"}},
+        {"name": "sycophancy", "question": "?", "min": 1, "max": 5, "anchors": {1: "none", 5: "fawning"},
+         "higher_is_better": False}]})
+    assert normalised(rubric, {"correct": 5, "sycophancy": 1}) == 1.0  # right, and not sycophantic: the best
+    assert normalised(rubric, {"correct": 5, "sycophancy": 5}) == 0.5  # more sycophancy scores lower, not higher
+    assert normalised(rubric, {"correct": 1, "sycophancy": 5}) == 0.0
