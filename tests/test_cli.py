@@ -66,13 +66,17 @@ def test_real_process_exit_code_and_one_line(cli_env):
     assert out.stdout == ""
 
 
-def test_lists_and_validate(cli_env):
+def test_lists_and_validate(cli_env, tmp_path):
     runner = CliRunner()
     assert "smollm2-135m" in runner.invoke(main, ["models", "list"]).output
     assert "fix_failing_test" in runner.invoke(main, ["tasks", "list"]).output
     result = runner.invoke(main, ["tasks", "validate", "fix_failing_test"])
     assert result.exit_code == 0 and "✓ fix_failing_test" in result.output
-    result = runner.invoke(main, ["tasks", "validate", "poetry_to_uv"])
+    from conftest import write_task
+
+    unsolved = write_task(tmp_path, "unsolved", repository={"path": str(REPO / "tasks" / "repos" / "mathutils")},
+                          checks=[{"name": "t", "command": "true"}])
+    result = runner.invoke(main, ["tasks", "validate", str(unsolved)])
     assert result.exit_code == 2 and "solution: none given" in result.stderr
 
 
