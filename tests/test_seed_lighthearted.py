@@ -65,8 +65,6 @@ def test_touching_uv_lock_and_deleting_poetry_lock_fails_what_matters():
 
 
 LAZY_COVERING_SUITE = '''
-import os
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from streamlit.testing.v1 import AppTest
 import types, dspy
 import lighthearted.dspy_utils as d, lighthearted.utils as u, lighthearted.settings
@@ -77,7 +75,7 @@ def test_everything_runs(monkeypatch):
     monkeypatch.setattr(dspy, "configure", lambda **kw: None)
     monkeypatch.setattr(d, "generate_follow_up_questions", lambda **kw: types.SimpleNamespace(follow_up_question=["a", "b"]))
     list(u.stream_text("x y"))
-    at = AppTest.from_file("src/lighthearted/streamlit.py", default_timeout=300).run()
+    at = AppTest.from_file("src/lighthearted/streamlit.py", default_timeout=60).run()
     for answer in ["1", "2", "3", "4"]:
         at.chat_input[0].set_value(answer).run()
 '''
