@@ -149,3 +149,18 @@ def test_speed_without_server_timings_comes_from_the_stream():
     assert m["gen_tps"] == pytest.approx(20.0) and m["tokens_completion"] == 541
     # No usage reported at all: token counts are unknown, not zero.
     assert "tokens_prompt" not in speed_metrics([dataclasses.replace(streamed, usage_reported=False)])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_record_is_complete_when_its_client_has_the_answer(stream):
+    """quick-eval reads the records the moment its last answer is in (CI once saw latency 0.0: the proxy wrote the
+    answer, then stamped its end). Each record must be whole before its client sees the end of the answer."""
+    from scripted_llm import Step
+
+    with ScriptedLLM([Step(content="four words of answer")]) as llm:
+        with RecordingProxy(llm.base_url, "scripted", Sampling()) as proxy:
+            for i in range(40):
+                status, _ = post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": stream})
+                rec = proxy.records[i]  # read at once, as quick-eval does
+                assert status == 200 and rec.ended_at > rec.started_at, i
+                assert rec.completion_tokens > 0 and rec.response_text == "four words of answer", i

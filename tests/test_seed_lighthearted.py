@@ -71,7 +71,7 @@ import lighthearted.dspy_utils as d, lighthearted.utils as u, lighthearted.setti
 
 
 def test_everything_runs(monkeypatch):
-    monkeypatch.setattr(u.time, "sleep", lambda s: None)
+    monkeypatch.setattr(u, "time", types.SimpleNamespace(sleep=lambda s: None))
     monkeypatch.setattr(dspy, "configure", lambda **kw: None)
     monkeypatch.setattr(d, "generate_follow_up_questions", lambda **kw: types.SimpleNamespace(follow_up_question=["a", "b"]))
     list(u.stream_text("x y"))

@@ -261,7 +261,7 @@ class _ProxyHandler(QuietHandler):
             if not record.first_byte_at:  # nothing sent to the agent yet: answer with an error it understands
                 self._send_error_json(502, f"upstream unreachable: {e}")
         finally:
-            record.ended_at = time.time()
+            record.ended_at = record.ended_at or time.time()
             conn.close()
 
     def _relay(self, resp: http.client.HTTPResponse, record: ProxyRecord) -> None:
@@ -286,15 +286,15 @@ class _ProxyHandler(QuietHandler):
                 parser.feed(chunk, now)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
+            # The record is complete before the client sees the end of the stream: a client that reads the
+            # records as soon as its answer is in must never find a half-written one (duration 0, no usage).
+            parser.finish()
+            record.ended_at = time.time()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            parser.finish()
             return
         data = resp.read()
         record.first_byte_at = time.time()
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
         if record.is_completion:
             try:
                 calls: dict[int, dict] = {}
@@ -304,6 +304,10 @@ class _ProxyHandler(QuietHandler):
                 record.error = record.error or data[:500].decode(errors="replace")
         if resp.status >= 400 and not record.error:
             record.error = data[:2000].decode(errors="replace")
+        record.ended_at = time.time()  # complete before the client has its answer (see the stream above)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send_error_json(self, status: int, message: str) -> None:
         try:
