@@ -17,7 +17,8 @@ from beyond_vibes.runtime.loopback import LoopbackServer, QuietHandler, send_jso
 @dataclass
 class Step:
     content: str = ""
-    tool_calls: list[dict] = field(default_factory=list)  # [{"name": "bash", "arguments": {...}}]
+    # [{"name": "bash", "arguments": {...}}], or {"name": ..., "raw": "..."}: arguments sent as written (broken JSON)
+    tool_calls: list[dict] = field(default_factory=list)
     delay_s: float = 0.0  # wait before answering (a hung model)
 
 
@@ -61,7 +62,7 @@ class _Handler(QuietHandler):
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
         calls = [{"index": i, "id": f"call_{int(time.time() * 1000)}_{i}", "type": "function",
-                  "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                  "function": {"name": c["name"], "arguments": c["raw"] if "raw" in c else json.dumps(c["arguments"])}}
                  for i, c in enumerate(step.tool_calls)]
         finish = "tool_calls" if calls else "stop"
         if not body.get("stream"):

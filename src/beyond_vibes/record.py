@@ -12,6 +12,7 @@ from beyond_vibes import names as N
 from beyond_vibes.agents import AgentResult
 from beyond_vibes.catalog import Pricing
 from beyond_vibes.checks import CheckResult
+from beyond_vibes.objective import objective_criteria, objective_metrics
 from beyond_vibes.runtime.proxy import ProxyRecord
 
 
@@ -42,6 +43,8 @@ class SimulationRecord:
     peak_vram_mb: float | None = None
     cost_usd: float | None = None
     pricing: Pricing | None = None
+    base_files: set[str] | None = None  # the files of the base commit (citation grounding); None: not listed
+    scope: list[str] | None = None  # the task's declared scope (globs); None: it declares none
 
     @property
     def completions(self) -> list[ProxyRecord]:
@@ -130,18 +133,11 @@ def speed_metrics(records: list[ProxyRecord]) -> dict[str, float]:
     return out
 
 
-def loop_detected(agent: AgentResult | None, repeats: int = 3) -> bool:
-    """The same tool call (name and arguments) `repeats` times in a row: the agent is stuck."""
-    if agent is None:
-        return False
-    run, last = 0, None
-    for call in agent.tool_calls:
-        key = (call.name, json.dumps(call.args, sort_keys=True))
-        run = run + 1 if key == last else 1
-        last = key
-        if run >= repeats:
-            return True
-    return False
+def loop_detected(agent: AgentResult | None) -> bool:
+    """The agent is stuck: one call, or a cycle of two or three (read, ls, read, ls...), three times in a row."""
+    from beyond_vibes.objective import repeated_cycle
+
+    return agent is not None and repeated_cycle([(c.name, c.args) for c in agent.tool_calls]) is not None
 
 
 def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
@@ -158,6 +154,7 @@ def compute_metrics(rec: SimulationRecord) -> dict[str, float]:
             N.M_HALLUCINATED_TOOL_CALLS: float(sum(not c.known_tool for c in calls)),
             N.M_LOOP_DETECTED: 1.0 if loop_detected(rec.agent) else 0.0,
         })
+    metrics.update(objective_metrics(objective_criteria(rec)))
     metrics.update(speed_metrics(rec.proxy_records))
     for name, value in ((N.M_LOAD_S, rec.load_s), (N.M_PEAK_VRAM_MB, rec.peak_vram_mb),
                         (N.M_PEAK_RSS_MB, rec.peak_rss_mb), (N.M_COST_USD, rec.cost_usd), (N.M_SETUP_S, rec.setup_s)):

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, SpanStatus, SpanStatusCode, SpanType
 
 from beyond_vibes import names as N
+from beyond_vibes.objective import SOURCE_ID as OBJECTIVE_SOURCE, objective_criteria
 from beyond_vibes.record import SimulationRecord, check_failure, compute_metrics
 from beyond_vibes.redact import Redactor
 from beyond_vibes.runtime.proxy import ProxyRecord
@@ -86,6 +87,8 @@ class TraceRecorder:
 
         metrics = attempt("metrics", lambda: compute_metrics(rec)) or {}
         trace_id = attempt("trace", lambda: self.log_trace(run_id, rec, tags))
+        if trace_id:
+            attempt("objective assessments", lambda: self.log_objective(trace_id, rec))
         now_ms = int((rec.ended_at or time.time()) * 1000)
         attempt("metrics", lambda: self.client.log_batch(run_id, metrics=[Metric(k, float(v), now_ms, 0) for k, v in metrics.items()]))
         done_tags = {**tags, N.TAG_STATUS: rec.status, N.TAG_TRACE_ID: trace_id,
@@ -175,6 +178,15 @@ class TraceRecorder:
         )
         mlflow.flush_trace_async_logging()
         return trace_id
+
+    def log_objective(self, trace_id: str, rec: SimulationRecord) -> None:
+        """The objective criteria as feedback on the trace, source CODE: measured, not an LLM's opinion."""
+        from mlflow.entities import AssessmentSource
+
+        source = AssessmentSource(source_type="CODE", source_id=OBJECTIVE_SOURCE)
+        for o in objective_criteria(rec):
+            self.client.log_feedback(trace_id=trace_id, name=o.assessment_name, value=o.value, source=source,
+                                     rationale=self.redact.text(o.rationale), metadata={"metrics": json.dumps(o.metrics)})
 
     def _checks_span(self, trace_id: str, parent_id: str, rec: SimulationRecord) -> None:
         if rec.checks is None:

@@ -198,7 +198,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
     model, server = served.model, served.server
     rec = SimulationRecord(prompt=plan.prompt, started_at=started, load_s=server.load_s, pricing=model.pricing,
                            task=task.name, archetype=task.archetype.value, guidelines=dict(task.guidelines),
-                           workspace=ws.view().workspace, base_commit=ws.commit)
+                           workspace=ws.view().workspace, base_commit=ws.commit, scope=task.scope)
     log_start = server.log_size()
     terminal = "FINISHED"
     try:
@@ -247,6 +247,7 @@ def _agent_and_checks(rec: SimulationRecord, task: Task, served: ServedModel, pl
                 rec.peak_rss_mb, rec.peak_vram_mb = memory.peak_rss_mb, memory.peak_vram_mb
     failure = server.failure()
     rec.diff = ws.diff()
+    rec.base_files = set(ws.git.run("ls-tree", "-r", "--name-only", ws.commit).splitlines())
     rec.checks_started_at = time.time()
     rec.checks = run_checks(task.checks, ws)
     rec.status, rec.error = decide_status(rec.agent, failure, rec.checks, plan.timeout_s)

@@ -118,6 +118,8 @@ class Task(BaseModel):
     # Why the task cannot be done faithfully offline (e.g. a compared product ships no package): `tasks list`.
     online_only: str | None = None
     checks: list[Check] = Field(default_factory=list)
+    # The paths the task is about (globs, or folders): a change elsewhere counts against objective diff hygiene.
+    scope: list[str] | None = None
     solution: Solution | None = None
     source: Path = Field(default=Path("task.yaml"), exclude=True)
 
