@@ -35,7 +35,8 @@ def judges_dir(tmp_path):
         for i in range(10):
             scores = {c.name: rng.choice(c.values) for c in rubric.criteria}
             f.write(json.dumps({"id": f"r{i}", "record": {"task": "t", "prompt": f"fix bug {i}", "status": "failed"},
-                                "scores": scores, "labeller": "test", "provenance": "generated"}) + "\n")
+                                "scores": scores, "labeller": "test", "provenance": "generated",
+                                "source": "human" if i % 2 else "reviewer:test-script"}) + "\n")
     return d
 
 
@@ -143,6 +144,9 @@ def test_bad_rubrics_and_labels_are_one_line_errors(judges_dir, tmp_path):
         ({"id": "x", "record": {}, "scores": {"speed": 3}}, r"jsonl:1: scores.speed: not a criterion of the repo_maintenance rubric"),
         ({"id": "x", "record": {}, "scores": {"determinism": 9}}, r"jsonl:1: scores.determinism: 9 is outside the scale 1-5"),
         ({"id": "x", "scores": {"determinism": 3}}, r"jsonl:1: expected an object with id, record"),
+        ({"id": "x", "record": {}, "scores": {"determinism": 3}}, r"jsonl:1: source: missing; say who wrote the label: "
+                                                                   r"source: \"human\" .* or \"reviewer:<who>\""),
+        ({"id": "x", "record": {}, "scores": {"determinism": 3}, "source": "reviewer:"}, r"jsonl:1: source: 'reviewer:'"),
     ):
         labels.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
         with pytest.raises(ConfigError, match=message):

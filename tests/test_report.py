@@ -356,20 +356,58 @@ def test_each_gate_blocks_on_its_own(gate):
     assert d.winner is None and d.verdict == "keep llama-8b:Q4_K_M:cpu"
 
 
+def _trusted_judges(runs, trusted=True, untrusted_criteria=()):
+    from beyond_vibes.report.judging import JudgeInfo
+
+    line = "trusted: exact 0.80 > majority baseline 0.50 (n 40)" if trusted else \
+        "untrusted: exact 0.50 <= majority baseline 0.65 (n 40)"
+    return {a: JudgeInfo(a, version="v1", trusted=trusted, trust=line, untrusted_criteria=tuple(untrusted_criteria))
+            for a in {r.archetype for r in runs}}
+
+
 def test_review_pain_from_judges_when_every_run_is_judged():
     # Judge score s on 1..5 normalises to (s - 1)/4: incumbent 3 -> pain 1 - 0.5 = 0.5; C1 4 -> 0.25 (passes),
     # C1 2 -> 0.75 (blocks, although its tool errors, 1 < 2, would have passed).
     runs = _scenario()
     for r in runs:
         r.metrics["judge_determinism"] = 3.0 if r.model == "llama-8b" else 4.0
-    c1 = _decide(runs).challengers[0]
+    judges = _trusted_judges(runs)
+    c1 = _decide(runs, judges=judges).challengers[0]
     assert c1.gate("review_pain").detail == "from judge" and c1.promotable
     assert (c1.gate("review_pain").incumbent, c1.gate("review_pain").challenger) == (0.5, 0.25)
     for r in runs:
         if r.model == "qwen-8b":
             r.metrics["judge_determinism"] = 2.0
-    c1 = _decide(runs).challengers[0]
+    c1 = _decide(runs, judges=judges).challengers[0]
     assert c1.gate("review_pain").challenger == 0.75 and [g.name for g in c1.gates if not g.passed] == ["review_pain"]
+
+
+def _verdicts(d):
+    return d.winner, [(c.challenger, [(g.name, g.passed, g.incumbent, g.challenger) for g in c.gates]) for c in d.challengers]
+
+
+def test_an_untrusted_judge_changes_no_decision_and_the_gate_says_it_was_ignored():
+    """The same damning scores that block C1 under a trusted judge (test above) are ignored under an untrusted one:
+    the decision is exactly the one made with the scores removed, and the gate names what it ignored."""
+    runs = _scenario()
+    unjudged = _decide(runs)
+    for r in runs:
+        r.metrics["judge_determinism"] = 3.0 if r.model == "llama-8b" else 1.0
+    assert not _decide(runs, judges=_trusted_judges(runs)).challengers[0].promotable  # trusted: the scores block C1
+    for judges in (_trusted_judges(runs, trusted=False), {},  # untrusted, or no compiled judge at all
+                   _trusted_judges(runs, untrusted_criteria=["determinism"])):  # its only criterion untrusted
+        d = _decide(runs, judges=judges)
+        assert _verdicts(d) == _verdicts(unjudged) and d.winner == "qwen-8b:Q4_K_M:cpu"
+        note = d.challengers[0].gate("review_pain").detail
+        assert note.startswith("from tool_errors; ") and "ignored" in note, note
+    d = _decide(runs, judges=_trusted_judges(runs, trusted=False))
+    assert "judge scores ignored (untrusted: exact 0.50 <= majority baseline 0.65 (n 40))" in \
+        d.challengers[0].gate("review_pain").detail
+    # Judged by its own model: ignored as well, however trusted the judge.
+    for r in runs:
+        r.tags["bv.judge_self_judged"] = "true"
+    d = _decide(runs, judges=_trusted_judges(runs))
+    assert _verdicts(d) == _verdicts(unjudged) and "judged by their own model" in d.challengers[0].gate("review_pain").detail
 
 
 def test_role_tasks_and_bad_roles(tmp_path):

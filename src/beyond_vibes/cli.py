@@ -558,7 +558,7 @@ def judges() -> None:
 @click.option("--experiment", default=None)
 @handle_errors
 def judges_compile(archetype, all_, changed, optimizer, seed, experiment) -> None:
-    """Compile a judge from its rubric and labels; report its agreement with the held-out human labels."""
+    """Compile a judge from its rubric and labels; report its agreement with the held-out labels, per label source."""
     from beyond_vibes.judges.compile import all_archetypes, compile_judge, judge_state
 
     settings = get_settings()
@@ -613,11 +613,15 @@ def evaluate(dataset, experiment) -> None:
 
     with console.status(f"judging {dataset}..."):
         r = run_evaluate(get_settings(), dataset, experiment)
-    table = Table("archetype", "judge", "held-out kappa / exact", "scored", "already scored", "errors", "mean scores")
+    table = Table("archetype", "judge", "held-out kappa / exact", "trust", "scored", "already scored", "errors",
+                  "self-judged", "mean scores")
     for a in r.by_archetype.values():
-        table.add_row(a.archetype, a.version, f"{a.agreement_kappa} / {a.agreement_exact}", str(a.scored), str(a.skipped),
-                      str(a.errors), ", ".join(f"{k} {v}" for k, v in a.means.items()))
+        table.add_row(a.archetype, a.version, f"{a.agreement_kappa} / {a.agreement_exact}", a.trust, str(a.scored),
+                      str(a.skipped), str(a.errors), str(a.self_judged), ", ".join(f"{k} {v}" for k, v in a.means.items()))
     console.print(table)
+    if any(not a.trust.startswith("trusted") for a in r.by_archetype.values()):
+        console.print("Scores of an untrusted judge are recorded and marked (bv.judge_trust); the report greys them "
+                      "and no decision uses them.")
     rate = f", {r.scored / (r.seconds / 60):.1f} records/min" if r.scored and r.seconds else ""
     console.print(f"{r.scored} record(s) scored with {r.requests} judge request(s) in {r.seconds:.0f} s{rate}")
 

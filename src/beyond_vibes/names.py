@@ -100,3 +100,5 @@ PARAM_SET_FINGERPRINT = "set_fingerprint"
 # Sweeps.
 TAG_SWEEP = "bv.sweep"  # the plan's name
 TAG_CELL_KEY = "bv.cell_key"  # the plan cell (everything known before serving): what a resume looks up
+TAG_JUDGE_TRUST = "bv.judge_trust"  # the judge's trust line at scoring time ("untrusted: exact 0.50 <= ...")
+TAG_JUDGE_SELF = "bv.judge_self_judged"  # "true": the judge LM is this run's own model; its scores never count

@@ -1,1 +1,1 @@
-"""Judges: one DSPy program per task archetype, compiled from its rubric and human labels, scoring curated runs."""
+"""Judges: one DSPy program per task archetype, compiled from its rubric and labels (human or reviewer, each kind measured apart), scoring curated runs."""

@@ -1,4 +1,4 @@
-"""How far to trust a judge: its agreement with human labels on records it was not compiled on."""
+"""How far to trust a judge: its agreement with the labels (human or reviewer) on records it was not compiled on."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def majority(values: list[int]) -> int | None:
 def agreement(rubric: Rubric, gold: list[dict[str, int]], predicted: list[dict[str, int | None]],
               train_gold: list[dict[str, int]] | None = None) -> dict:
     """Per criterion: n, exact agreement with its bootstrap 95% interval, quadratic-weighted Cohen's kappa (absent
-    when undefined: both sides one constant), Spearman's rho, confusion matrix (rows = human, columns = judge), and
+    when undefined: both sides one constant), Spearman's rho, confusion matrix (rows = label, columns = judge), and
     beside them the majority baseline: the exact agreement of always answering the training labels' most common
     value (`train_gold`; the held-out labels' own when none). A criterion whose agreement does not beat that
     baseline is untrusted. A prediction that failed (None) counts as a disagreement for `exact` and is left out of
@@ -85,7 +85,7 @@ def trust_line(report: dict) -> str:
 
 
 def score_match(rubric: Rubric, gold: dict[str, int], predicted: dict[str, int | None]) -> float:
-    """One record: 1 - |judge - human| / scale width, averaged over the labelled criteria (the optimizers' metric)."""
+    """One record: 1 - |judge - label| / scale width, averaged over the labelled criteria (the optimizers' metric)."""
     values = []
     for c in rubric.criteria:
         if c.name in gold:
@@ -116,4 +116,7 @@ def table(report: dict) -> str:
     rows.append(f"| **all** | {rc.get('n', '')} | {f(rc['exact'])} | {f(rb['exact'])} | {f(rc.get('majority_exact'))} | "
                 f"{f(rc['kappa'])} / {f(rb['kappa'])} | {f(rc['spearman'])} / {f(rb['spearman'])} | "
                 f"{'trusted' if rc.get('trusted') else 'untrusted'} |")
+    for src, r in (report.get("by_source") or {}).items():  # the same judge against each kind of label
+        rows.append(f"| all, labels by {src} | {r.get('n', '')} | {f(r['exact'])} | | {f(r.get('majority_exact'))} | "
+                    f"{f(r['kappa'])} | {f(r['spearman'])} | {'trusted' if r.get('trusted') else 'untrusted'} |")
     return "\n".join(rows)

@@ -3,7 +3,7 @@ a compiled judge is stale.
 
 judges/compiled/<archetype>.json is the DSPy program (instructions and demos); <archetype>.meta.json records what
 it was compiled from (rubric sha256, labels sha256, judge LM and its model sha256, optimizer, seed, split sizes)
-and its held-out agreement with humans (exact, weighted kappa, Spearman, confusion matrix) beside the uncompiled
+and its held-out agreement with the labels, per label source (exact, weighted kappa, Spearman, confusion matrix) beside the uncompiled
 program's. A judge whose rubric, labels or judge LM changed is stale; `evaluate` refuses it.
 """
 
@@ -94,7 +94,9 @@ def make_optimizer(name: str, rubric: Rubric, lm, seed: int):
 
     def metric(ex, pred, trace=None, *args):
         value = score_match(rubric, gold_of(rubric, ex), predicted_of(rubric, pred))
-        return value >= 0.75 if trace is not None else value  # bootstrapping keeps demos that (nearly) agree
+        # Bootstrapping keeps a demo only when the judge agreed with the label on every criterion: a demo that
+        # "nearly" agrees would teach the judge its own wrong answers.
+        return value >= 1.0 if trace is not None else value
 
     # Few demos: each is a whole record (~1k tokens) in every judge prompt, and a small local judge has an 8k context.
     if name == "bootstrap":
@@ -107,9 +109,9 @@ def make_optimizer(name: str, rubric: Rubric, lm, seed: int):
     if name == "gepa":
         def feedback(gold, pred, trace=None, pred_name=None, pred_trace=None):
             value = metric(gold, pred)
-            diffs = [f"{c.name}: you said {predicted_of(rubric, pred).get(c.name)}, the human {gold[c.name]}"
+            diffs = [f"{c.name}: you said {predicted_of(rubric, pred).get(c.name)}, the label says {gold[c.name]}"
                      for c in rubric.criteria if c.name in gold and predicted_of(rubric, pred).get(c.name) != gold[c.name]]
-            return dspy.Prediction(score=value, feedback="; ".join(diffs) or "agrees with the human on every criterion")
+            return dspy.Prediction(score=value, feedback="; ".join(diffs) or "agrees with the label on every criterion")
 
         return dspy.GEPA(metric=feedback, max_metric_calls=24, reflection_lm=lm, reflection_minibatch_size=2,
                          num_threads=1, seed=seed, use_merge=False)
@@ -125,8 +127,9 @@ def run_compile(optimizer: str, program, trainset: list, rubric: Rubric, prompt_
                            data_aware_proposer=False, program_aware_proposer=False, tip_aware_proposer=False)
     if optimizer == "simba":
         return opt.compile(program, trainset=trainset, seed=seed)
-    if optimizer == "gepa":
-        return opt.compile(program, trainset=trainset, valset=trainset)
+    if optimizer == "gepa":  # validated on labels it does not learn from (a third of the training labels)
+        n_val = max(1, len(trainset) // 3)
+        return opt.compile(program, trainset=trainset[n_val:], valset=trainset[:n_val])
     return opt.compile(program, trainset=trainset)
 
 
@@ -196,6 +199,10 @@ def compile_with_lm(inputs: JudgeInputs, lm, lm_name: str, lm_sha256: str, optim
     gold, train_gold = [gold_of(rubric, ex) for ex in heldset], [gold_of(rubric, ex) for ex in trainset]
     report = {"compiled": agreement(rubric, gold, comp_pred, train_gold),
               "baseline": agreement(rubric, gold, base_pred, train_gold)}
+    # Agreement with each kind of label on its own: a human's and a machine reviewer's are never pooled unseen.
+    report["by_source"] = {src: agreement(rubric, [g for g, lb in zip(gold, held) if lb.source == src],
+                                          [p for p, lb in zip(comp_pred, held) if lb.source == src], train_gold)
+                           for src in sorted({lb.source for lb in held})}
     program_path, meta_path = compiled_paths(judges_dir, rubric.archetype.value)
     program_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=program_path.parent) as tmp:
@@ -206,6 +213,8 @@ def compile_with_lm(inputs: JudgeInputs, lm, lm_name: str, lm_sha256: str, optim
                 "labels_sha256": inputs.labels_sha256, "judge_lm": lm_name, "judge_model_sha256": lm_sha256,
                 "optimizer": optimizer, "seed": seed, "train": len(train), "heldout": len(held),
                 "heldout_ids": [lb.id for lb in held], "criteria": [c.name for c in rubric.criteria],
+                "label_sources": {src: sum(lb.source == src for lb in inputs.labels)
+                                  for src in sorted({lb.source for lb in inputs.labels})},
                 "agreement": report, "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "compile_s": round(time.time() - started, 1)}
         tmp_meta = Path(tmp) / meta_path.name
@@ -274,22 +283,40 @@ class JudgeState:
     meta: dict | None = None
 
 
-def judge_trust(meta: dict) -> str:
-    """Whether a compiled judge beats the majority baseline on its held-out labels, with the numbers."""
+@dataclass(frozen=True)
+class Trust:
+    """How far a compiled judge may be used: trusted when its held-out agreement beats the majority baseline."""
+
+    trusted: bool
+    line: str  # why, with the numbers ("untrusted: exact 0.50 <= majority baseline 0.65 (n 40)")
+    untrusted_criteria: tuple[str, ...] = ()
+
+    def criterion_trusted(self, name: str) -> bool:
+        return self.trusted and name not in self.untrusted_criteria
+
+
+def judge_trust_of(meta: dict | None) -> Trust:
     from beyond_vibes.judges.agreement import trust_line
 
-    compiled = meta.get("agreement", {}).get("compiled", {})
+    compiled = ((meta or {}).get("agreement") or {}).get("compiled") or {}
+    note = ""
     if "majority_exact" not in compiled:
         compiled = heldout_majority(compiled)
         if compiled is None:
-            return "untrusted: compiled before the majority baseline was measured; run judges compile again"
-        return trust_line(compiled) + " (baseline: the held-out labels' own majority; recompile for the training one)"
-    return trust_line(compiled)
+            return Trust(False, "untrusted: compiled before the majority baseline was measured; run judges compile again")
+        note = " (baseline: the held-out labels' own majority; recompile for the training one)"
+    return Trust(bool(compiled.get("trusted")), trust_line(compiled) + note,
+                 tuple(compiled.get("untrusted_criteria") or ()))
+
+
+def judge_trust(meta: dict) -> str:
+    """Whether a compiled judge beats the majority baseline on its held-out labels, with the numbers."""
+    return judge_trust_of(meta).line
 
 
 def heldout_majority(compiled: dict) -> dict | None:
     """For a judge compiled before the majority baseline was recorded: the baseline from its confusion matrices
-    (rows = the held-out human labels), i.e. always answering the held-out labels' most common value, the strongest
+    (rows = the held-out labels), i.e. always answering the held-out labels' most common value, the strongest
     constant answer on those records. None when the matrices are missing."""
     per = {}
     for name, c in compiled.get("criteria", {}).items():

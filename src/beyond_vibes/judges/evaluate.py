@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from beyond_vibes.curate import dataset_records, render
 from beyond_vibes.errors import ConfigError
-from beyond_vibes.judges.compile import compiled_paths, judge_inputs, judge_state
+from beyond_vibes import names as N
+from beyond_vibes.judges.compile import compiled_paths, judge_inputs, judge_state, judge_trust_of
 from beyond_vibes.judges.program import judge_lm, judge_lm_identity, make_program, quiet_dspy, scores_of
 
 
@@ -47,6 +48,8 @@ class ArchetypeScores:
     scored: int = 0
     skipped: int = 0
     errors: int = 0
+    self_judged: int = 0  # records of the judge LM's own model: scored, marked, never trusted
+    trust: str = ""
     means: dict[str, float] = field(default_factory=dict)
 
 
@@ -63,7 +66,17 @@ class EvaluateResult:
 
 
 def already_scored(trace, source_id: str) -> bool:
-    return any(a.source.source_id == source_id for a in trace.info.assessments or [])
+    """A score from this judge version is on the trace. An error assessment is not a score: evaluating again
+    retries it."""
+    return any(a.source.source_id == source_id and a.feedback is not None and a.feedback.error is None
+               and a.feedback.value is not None for a in trace.info.assessments or [])
+
+
+def self_judged(judge_lm_name: str, record_model: str) -> bool:
+    """The judge LM is the model whose run it scores (any quant of it): its scores are marked, never trusted."""
+    judged = (record_model or "").split(":", 1)[0]
+    name = judge_lm_name.split(":", 1)[1] if judge_lm_name.startswith(("local:", "api:")) else judge_lm_name
+    return bool(judged) and name.split(":", 1)[0].split("@", 1)[0] == judged
 
 
 def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateResult:
@@ -87,7 +100,7 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
         rubric, program, meta = judges[archetype]
         source_id = judge_source_id(meta)
         res = ArchetypeScores(archetype, meta["version"], meta["agreement"]["compiled"]["kappa"],
-                              meta["agreement"]["compiled"]["exact"])
+                              meta["agreement"]["compiled"]["exact"], trust=judge_trust_of(meta).line)
         pending = []
         for r in recs:
             if already_scored(mlflow.get_trace(r["trace_id"]), source_id):
@@ -134,11 +147,16 @@ def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res:
     from mlflow.entities import AssessmentError, AssessmentSource, Metric
 
     source = AssessmentSource(source_type="LLM_JUDGE", source_id=judge_source_id(meta))
+    gate = judge_trust_of(meta)
     trust = {"judge_version": meta["version"], "judge_lm": meta["judge_lm"],
-             "heldout_kappa": meta["agreement"]["compiled"]["kappa"], "heldout_exact": meta["agreement"]["compiled"]["exact"]}
+             "heldout_kappa": meta["agreement"]["compiled"]["kappa"], "heldout_exact": meta["agreement"]["compiled"]["exact"],
+             "trusted": gate.trusted, "trust": gate.line}
     sums: dict[str, list[int]] = defaultdict(list)
     now = int(time.time() * 1000)
     for record, (answer, error) in zip(records, outcomes):
+        mine = self_judged(meta["judge_lm"], record.get("model", ""))
+        if mine:
+            res.self_judged += 1
         if answer is None:
             res.errors += 1
             for c in rubric.criteria:
@@ -148,13 +166,16 @@ def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res:
         scores, rationales = answer
         res.scored += 1
         for c in rubric.criteria:
+            marks = {**trust, "trusted": gate.criterion_trusted(c.name) and not mine, "self_judged": mine}
             client.log_feedback(trace_id=record["trace_id"], name=c.name, value=scores[c.name],
-                                rationale=rationales.get(c.name) or None, source=source, metadata=trust)
+                                rationale=rationales.get(c.name) or None, source=source, metadata=marks)
             sums[c.name].append(scores[c.name])
         run_id = record.get("run_id")
         if run_id:
             client.log_batch(run_id, metrics=[Metric(f"judge_{k}", float(v), now, 0) for k, v in scores.items()])
-            for k, v in {"bv.judge": judge_source_id(meta), "bv.judge_kappa": json.dumps(trust["heldout_kappa"])}.items():
+            for k, v in {"bv.judge": judge_source_id(meta), "bv.judge_kappa": json.dumps(trust["heldout_kappa"]),
+                         N.TAG_JUDGE_TRUST: gate.line, N.TAG_JUDGE_SELF: "true" if mine else "false",
+                         "bv.judge_lm": meta["judge_lm"]}.items():
                 client.set_tag(run_id, k, v)
     res.means = {k: round(sum(v) / len(v), 3) for k, v in sums.items()}
 

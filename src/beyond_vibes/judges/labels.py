@@ -1,5 +1,7 @@
-"""judges/labels/<archetype>.jsonl: human scores per criterion for self-contained records, with provenance;
-plus human assessments made in the MLflow UI (an assessment named after a criterion, source HUMAN)."""
+"""judges/labels/<archetype>.jsonl: scores per criterion for self-contained records, each saying who wrote it
+(`source`: `human`, or `reviewer:<who>` for a machine-written reference label), plus the human assessments made in
+the MLflow UI or `judges label` (an assessment named after a criterion, source HUMAN). Nothing machine-written is
+ever called human: agreement is reported per source."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from beyond_vibes.errors import ConfigError
 from beyond_vibes.judges.rubric import Rubric
 
 
+HUMAN = "human"
+SOURCE_HELP = 'source: "human" (a person scored it) or "reviewer:<who>" (written by a model or a script)'
+
+
 @dataclass
 class Label:
     id: str
@@ -22,6 +28,14 @@ class Label:
     labeller: str = ""
     labelled_at: str = ""
     provenance: str = ""  # where the record came from and how the label was made
+    source: str = HUMAN  # who wrote it: "human", or "reviewer:<who>" (a model or script: a reference label)
+
+
+def check_source(where: str, value) -> str:
+    if value == HUMAN or (isinstance(value, str) and value.startswith("reviewer:") and value[len("reviewer:"):].strip()):
+        return value
+    got = "missing" if value is None else repr(value)
+    raise ConfigError(f"{where}: source: {got}; say who wrote the label: {SOURCE_HELP}")
 
 
 def labels_path(judges_dir: Path, archetype: str) -> Path:
@@ -60,12 +74,12 @@ def load_labels(path: Path, rubric: Rubric) -> list[Label]:
         labels.append(Label(id=label_id, record=data["record"], scores=check_scores(where, data["scores"], rubric),
                             rationales={k: str(v) for k, v in (data.get("rationales") or {}).items()},
                             labeller=str(data.get("labeller", "")), labelled_at=str(data.get("labelled_at", "")),
-                            provenance=str(data.get("provenance", ""))))
+                            provenance=str(data.get("provenance", "")), source=check_source(where, data.get("source"))))
     return labels
 
 
 def human_labels(settings, rubric: Rubric, experiment: str | None = None) -> list[Label]:
-    """Scores a person gave in the MLflow UI: HUMAN feedback on a simulation trace of this archetype, named after
+    """Scores a person gave in the MLflow UI or `judges label`: HUMAN feedback on a simulation trace of this archetype, named after
     a criterion. The record is rebuilt from the trace, as `curate` does."""
     from beyond_vibes import names as N
     from beyond_vibes.curate import record_from_trace
@@ -93,7 +107,8 @@ def human_labels(settings, rubric: Rubric, experiment: str | None = None) -> lis
         labels.append(Label(id=f"mlflow:{trace_id}", record=record_from_trace(trace, run.data.metrics, run.info.run_id, run.data.tags),
                             scores=scores, rationales={k: a.rationale or "" for k, a in latest.items()},
                             labeller=",".join(sorted({a.source.source_id or "" for a in latest.values()})),
-                            provenance=f"human assessment in MLflow on trace {trace_id} (run {run.info.run_id})"))
+                            provenance=f"human assessment in MLflow on trace {trace_id} (run {run.info.run_id})",
+                            source=HUMAN))
     return labels
 
 

@@ -120,18 +120,35 @@ def pass_at_k_over_tasks(runs: list[SimRun]) -> dict[int, float]:
 
 
 def run_pain(run: SimRun, judge: JudgeInfo | None) -> float | None:
-    """Review pain of one run from its judge scores: mean over criteria of (1 - score normalised to 0..1)."""
-    scores = run.judge_scores()
+    """Review pain of one run from its judge scores: mean over the *trusted* criteria of (1 - score normalised to
+    0..1). A judge that does not beat its majority baseline (or has no compiled meta) gives no pain at all."""
+    info = judge or JudgeInfo(run.archetype)
+    if run.tags.get(N.TAG_JUDGE_SELF) == "true":  # judged by its own model
+        return None
+    scores = {c: v for c, v in run.judge_scores().items() if info.criterion_trusted(c)}
     if not scores:
         return None
-    info = judge or JudgeInfo(run.archetype)
     return statistics.fmean(1.0 - info.goodness(c, v) for c, v in scores.items())
 
 
+def ignored_judges(runs: list[SimRun], judges: dict[str, JudgeInfo]) -> list[str]:
+    """Why judge scores these runs carry are left out of decisions: one line per untrusted judge."""
+    out = []
+    if mine := sum(1 for r in runs if r.judge_scores() and r.tags.get(N.TAG_JUDGE_SELF) == "true"):
+        out.append(f"{mine} run(s) judged by their own model: scores ignored")
+    for archetype in sorted({r.archetype for r in runs if r.judge_scores()}):
+        info = judges.get(archetype) or JudgeInfo(archetype)
+        if not info.trusted:
+            out.append(f"{archetype} judge scores ignored ({info.trust})")
+        elif info.untrusted_criteria:
+            out.append(f"{archetype} judge criteria ignored: {', '.join(info.untrusted_criteria)} (untrusted)")
+    return out
+
+
 def review_pain(runs: list[SimRun], judges: dict[str, JudgeInfo], source: str | None = None) -> tuple[float | None, str | None]:
-    """(review pain, its source). With judge scores on every run: mean judge pain (0 = the judge found nothing to
-    fix, 1 = worst on every criterion); otherwise the mean tool errors per run. `source` forces one, so two groups
-    can be compared on the same footing."""
+    """(review pain, its source). With trusted judge scores on every run: mean judge pain (0 = the judge found
+    nothing to fix, 1 = worst on every criterion); otherwise the mean tool errors per run. `source` forces one, so
+    two groups can be compared on the same footing. Untrusted judges' scores never count."""
     pains = [run_pain(r, judges.get(r.archetype)) for r in runs]
     if source in (None, "judge") and runs and all(p is not None for p in pains):
         return statistics.fmean(pains), "judge"

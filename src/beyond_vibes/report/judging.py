@@ -19,6 +19,12 @@ class JudgeInfo:
     exact: float | None = None
     judge_lm: str | None = None
     scales: dict[str, tuple[float, float, bool]] | None = None  # criterion -> (min, max, higher_is_better)
+    trusted: bool = False  # beats the majority baseline on its held-out labels (no compiled judge: not trusted)
+    trust: str = "untrusted: no compiled judge"
+    untrusted_criteria: tuple[str, ...] = ()
+
+    def criterion_trusted(self, criterion: str) -> bool:
+        return self.trusted and criterion not in self.untrusted_criteria
 
     def scale(self, criterion: str) -> tuple[float, float, bool]:
         return (self.scales or {}).get(criterion, DEFAULT_SCALE)
@@ -32,7 +38,8 @@ class JudgeInfo:
 
     def as_dict(self) -> dict:
         return {"archetype": self.archetype, "version": self.version, "kappa": self.kappa, "exact": self.exact,
-                "judge_lm": self.judge_lm}
+                "judge_lm": self.judge_lm, "trusted": self.trusted, "trust": self.trust,
+                "untrusted_criteria": list(self.untrusted_criteria)}
 
 
 def _scales(judges_dir: Path, archetype: str) -> dict[str, tuple[float, float, bool]] | None:
@@ -56,6 +63,10 @@ def judge_info(judges_dir: Path, archetype: str) -> JudgeInfo:
     compiled = ((meta.get("agreement") or {}).get("compiled") or {}) if isinstance(meta, dict) else {}
     info.version, info.judge_lm = meta.get("version"), meta.get("judge_lm")
     info.kappa, info.exact = compiled.get("kappa"), compiled.get("exact")
+    from beyond_vibes.judges.compile import judge_trust_of
+
+    trust = judge_trust_of(meta if isinstance(meta, dict) else None)
+    info.trusted, info.trust, info.untrusted_criteria = trust.trusted, trust.line, trust.untrusted_criteria
     return info
 
 

@@ -72,7 +72,7 @@ p.note{max-width:1100px;font-size:13px;color:#444;line-height:1.45}p.empty{font-
 .tbl{overflow-x:auto;margin:10px 0}table{border-collapse:collapse;font-size:12.5px;background:#fff}
 th,td{border:1px solid #d5dae3;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f6;position:sticky;top:0}tr:nth-child(even) td{background:#fafbfc}
-td.pass{color:#1d7a35;font-weight:600}td.fail{color:#b3261e;font-weight:600}
+tr.muted td{color:#999;background:#f6f6f6}td.pass{color:#1d7a35;font-weight:600}td.fail{color:#b3261e;font-weight:600}
 .plots{display:flex;flex-wrap:wrap;gap:18px}figure{background:#fff;border:1px solid #d5dae3;margin:0;padding:10px;
 max-width:100%}figure svg{max-width:100%;height:auto}figcaption{font-size:12.5px;color:#444;max-width:760px}
 caption{text-align:left;font-style:italic;padding:4px 0}
@@ -95,7 +95,8 @@ def html_table(t: Table) -> str:
 
     cap = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in t.rows)
+    body = "".join(("<tr class=\"muted\">" if i in t.muted else "<tr>") + "".join(cell(c) for c in row) + "</tr>"
+                   for i, row in enumerate(t.rows))
     return f'<div class="tbl"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 

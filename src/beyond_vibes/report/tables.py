@@ -20,6 +20,7 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
+    muted: set[int] = field(default_factory=set)  # rows shown greyed (an untrusted judge's scores)
 
 
 @dataclass
@@ -105,15 +106,20 @@ def task_table(groups: list[GroupStats]) -> Table:
 
 def judge_table(data: ReportData) -> Table:
     headers = ["model:quant:engine", "archetype", "criterion", "mean [95% bootstrap CI]", "n", "judge version",
-               "held-out κ", "held-out exact"]
-    rows = []
+               "held-out κ", "held-out exact", "trust"]
+    rows, muted = [], set()
     for g in data.aggregates.by_archetype:
         info = data.judges.get(g.archetype or "")
         for c, s in g.judge.items():
+            trusted = info is not None and info.criterion_trusted(c)
+            why = "trusted" if trusted else (info.trust if info and not info.trusted else
+                                              f"untrusted criterion ({info.trust})" if info else "untrusted: no compiled judge")
+            if not trusted:
+                muted.add(len(rows))
             rows.append([":".join(g.config), g.archetype or NA, c, f"{s.mean:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]",
                          str(s.n), (info.version if info else None) or NA, num(info.kappa if info else None, ".2f"),
-                         pct(info.exact if info else None, 0)])
-    return Table(headers, rows)
+                         pct(info.exact if info else None, 0), why])
+    return Table(headers, rows, muted=muted)
 
 
 def comparison_table(comparisons: list[Comparison], scope_name: str) -> Table:
@@ -222,8 +228,10 @@ def sections(data: ReportData) -> list[Section]:
     jt = judge_table(data)
     out.append(Section("Judge scores", "judges",
                        ["Means of the `judge_<criterion>` metrics with a 95% percentile-bootstrap interval; beside "
-                        "them the compiled judge's agreement with human labels on held-out records (weighted "
-                        "Cohen's κ, exact match)."] if jt.rows else [],
+                        "them the compiled judge's agreement with its labels on held-out records (weighted "
+                        "Cohen's κ, exact match) and its trust: a judge or criterion that does not beat always "
+                        "answering the labels' most common value is untrusted, shown greyed, and left out of every "
+                        "decision (review pain, promotion)."] if jt.rows else [],
                        [jt] if jt.rows else [], None if jt.rows else NONE_RECORDED))
     if data.baseline:
         out.append(Section(f"Against the baseline {data.baseline}", "baseline",
