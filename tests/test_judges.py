@@ -85,6 +85,14 @@ def test_compile_save_load_and_score_with_each_optimizer(judges_dir, optimizer):
     meta = json.loads(meta_path.read_text())
     assert meta == result.meta and meta["optimizer"] == optimizer and meta["train"] + meta["heldout"] == 10
     assert meta["heldout"] == 4 and len(meta["version"]) == 12
+    # Who wrote the labels, and the agreement with each kind apart (never a machine's labels pooled as human).
+    assert meta["label_sources"] == {"human": 5, "reviewer:test-script": 5}
+    by_source = meta["agreement"]["by_source"]
+    held = [lb for lb in inputs.labels if lb.id in meta["heldout_ids"]]
+    assert set(by_source) == {lb.source for lb in held}
+    for src, r in by_source.items():
+        n_records = sum(lb.source == src for lb in held)
+        assert r["n"] == n_records * len(inputs.rubric.criteria)
     assert set(meta["agreement"]["compiled"]["criteria"]) <= {c.name for c in inputs.rubric.criteria}
     # Load the saved program into a fresh one and score a record with it.
     program = make_program(inputs.rubric)
@@ -248,3 +256,22 @@ def test_quick_eval_judge_score_turns_round_the_criteria_where_higher_is_worse()
     assert normalised(rubric, {"correct": 5, "sycophancy": 1}) == 1.0  # right, and not sycophantic: the best
     assert normalised(rubric, {"correct": 5, "sycophancy": 5}) == 0.5  # more sycophancy scores lower, not higher
     assert normalised(rubric, {"correct": 1, "sycophancy": 5}) == 0.0
+
+
+def test_an_error_assessment_is_not_a_score_so_evaluate_asks_again():
+    from types import SimpleNamespace
+
+    from mlflow.entities import AssessmentError, AssessmentSource, Feedback
+
+    from beyond_vibes.judges.evaluate import already_scored, self_judged
+
+    src = AssessmentSource(source_type="LLM_JUDGE", source_id="bv-judge/repo_maintenance@abc")
+    failed = Feedback(name="determinism", source=src, error=AssessmentError(error_code="JUDGE_OUTPUT", error_message="x"))
+    scored = Feedback(name="determinism", source=src, value=4)
+    trace = lambda *a: SimpleNamespace(info=SimpleNamespace(assessments=list(a)))  # noqa: E731
+    assert not already_scored(trace(failed), src.source_id)
+    assert already_scored(trace(failed, scored), src.source_id) and not already_scored(trace(scored), "bv-judge/x@1")
+    # The judge LM may not be the candidate it judges: any quant of the same model is self-judging.
+    assert self_judged("local:qwen2.5-coder-0.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q8_0")
+    assert not self_judged("local:qwen2.5-coder-1.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q4_K_M")
+    assert self_judged("api:gpt-4o-mini@https://api.example/v1", "gpt-4o-mini:api")

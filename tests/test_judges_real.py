@@ -122,8 +122,9 @@ def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(setti
         if res.errors == 0:
             assert "judge_determinism" in run_data.metrics and run_data.tags["bv.judge"].endswith(meta["version"])
     # The proxy counted every judge request; the second evaluation makes none.
+    # (A record the judge could not answer is an error assessment, not a score: it is asked again.)
     second = evaluate(s, "eval-v1")
-    assert second.requests == 0 and second.by_archetype[ARCHETYPE].skipped == 2
+    assert second.by_archetype[ARCHETYPE].skipped == res.scored and (second.requests == 0) == (res.errors == 0)
     # A stale judge is refused with the command that fixes it.
     (judges / "labels" / f"{ARCHETYPE}.jsonl").write_text("\n".join(labels[:6] + [labels[0].replace('"id": "', '"id": "x-')]) + "\n")
     with pytest.raises(ConfigError, match="judge repo_maintenance is stale \\(the labels changed\\); run `beyond-vibes judges compile"):
