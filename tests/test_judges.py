@@ -275,3 +275,25 @@ def test_an_error_assessment_is_not_a_score_so_evaluate_asks_again():
     assert self_judged("local:qwen2.5-coder-0.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q8_0")
     assert not self_judged("local:qwen2.5-coder-1.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q4_K_M")
     assert self_judged("api:gpt-4o-mini@https://api.example/v1", "gpt-4o-mini:api")
+
+
+def test_the_judge_lm_is_its_own_setting_never_the_candidates_default(tmp_path):
+    """A models file without `judge:` used to judge with its `default` (the candidate itself): now a one-line
+    error that says how to name a judge. `judge:` names one; JUDGE_MODEL wins over it."""
+    import yaml
+
+    from beyond_vibes.catalog import load_catalog
+    from beyond_vibes.judges.program import judge_lm_identity
+    from conftest import SMOLLM, write_catalog
+
+    path = write_catalog(tmp_path, [SMOLLM])
+    with pytest.raises(ConfigError, match=r"models.yaml: judge: no judge model; add `judge: <model>`.*JUDGE_MODEL"):
+        judge_lm_identity(Settings(BV_MODELS_FILE=str(path)))
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "judge": "nope"}))
+    with pytest.raises(ConfigError, match="judge 'nope' is not a model in this file"):
+        load_catalog(path)
+    path.write_text(yaml.safe_dump({**data, "judge": SMOLLM["name"]}))
+    assert load_catalog(path).judge_model() == SMOLLM["name"] and load_catalog(path).judge_model("other") == "other"
+    assert judge_lm_identity(Settings(BV_MODELS_FILE=str(path)))[0].startswith(f"local:{SMOLLM['name']}:")
+    assert load_catalog(REPO / "models.yaml").judge == "qwen2.5-coder-1.5b"  # the shipped judge: the strongest demo model

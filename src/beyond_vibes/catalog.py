@@ -198,6 +198,8 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bucket: str | None = None
     default: str | None = None
+    # The judges' LM, a setting of its own (never silently the candidate `default`): JUDGE_MODEL wins.
+    judge: str | None = None
     engines: dict[Engine, EngineSpec] = Field(default_factory=dict)  # how each engine is served
     engine_configs: dict[str, EngineOverlay] = Field(default_factory=dict)  # named flag sets (--engine-config)
     models: list[Model]
@@ -211,7 +213,17 @@ class Catalog(BaseModel):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
         if self.default and self.default not in names:
             raise ValueError(f"default {self.default!r} is not a model in this file ({', '.join(names)})")
+        if self.judge and self.judge not in names:
+            raise ValueError(f"judge {self.judge!r} is not a model in this file ({', '.join(names)})")
         return self
+
+    def judge_model(self, override: str | None = None) -> str:
+        """The judge LM's model name: JUDGE_MODEL (`override`), else this file's `judge:`; never the candidates'
+        default, so a models file without `judge:` gets an error that says how to name one."""
+        if override or self.judge:
+            return override or self.judge
+        raise ConfigError(f"{self.path}: judge: no judge model; add `judge: <model>` (the strongest model you can serve "
+                          "offline, not the one being judged), or set JUDGE_MODEL, or JUDGE_BASE_URL for an API")
 
     def engine_for(self, model: Model, engine: str | None = None, config: str | None = None,
                    runtime: str | None = None) -> EngineConfig:

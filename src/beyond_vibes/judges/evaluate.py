@@ -117,7 +117,7 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
         served = None
         if not settings.judge_base_url:  # one local judge server for every archetype's judge
             catalog = load_catalog(settings.models_file)
-            model, quant = catalog.choose(settings.judge_model)
+            model, quant = catalog.choose(catalog.judge_model(settings.judge_model))
             served = stack.enter_context(serve_model(model, quant, settings, models_dir=catalog.path.resolve().parent,
                                                      experiment=experiment))
         for archetype, pending in todo.items():

@@ -96,7 +96,7 @@ class JudgeLM:
 @contextmanager
 def judge_lm(settings, rubric: Rubric, served=None, experiment: str | None = None) -> Iterator[JudgeLM]:
     """The judge LM for `rubric`: JUDGE_BASE_URL (+ JUDGE_MODEL, JUDGE_API_KEY) for an OpenAI-compatible API, else a
-    local model from models.yaml (JUDGE_MODEL names it; default: the catalog's default), served through the same
+    local model from models.yaml (JUDGE_MODEL names it, else the file's `judge:`; never the candidates' default), served through the same
     runtime and a recording proxy as the agents. Pass `served` to reuse a model already being served."""
     quiet_dspy()
     import dspy
@@ -138,7 +138,7 @@ def _served_judge(settings, served, experiment):
     from beyond_vibes.serving import serve_model
 
     catalog = load_catalog(settings.models_file)
-    model, quant = catalog.choose(settings.judge_model)
+    model, quant = catalog.choose(catalog.judge_model(settings.judge_model))
     with serve_model(model, quant, settings, models_dir=catalog.path.resolve().parent, experiment=experiment) as s:
         yield s
 
@@ -151,6 +151,6 @@ def judge_lm_identity(settings) -> tuple[str, str]:
     from beyond_vibes.store.resolve import resolve_model
 
     catalog = load_catalog(settings.models_file)
-    model, quant = catalog.choose(settings.judge_model)
+    model, quant = catalog.choose(catalog.judge_model(settings.judge_model))
     resolved = resolve_model(model, quant, settings, base_dir=catalog.path.resolve().parent)
     return f"local:{model.name}:{quant}", resolved.sha256
