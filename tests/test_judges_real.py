@@ -4,7 +4,12 @@ human assessments written through MLflow's API, a real llama-server judge (SmolL
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -19,7 +24,7 @@ from beyond_vibes.judges.rubric import load_rubric
 from beyond_vibes.simulate import simulate
 from beyond_vibes.tasks import load_task
 from beyond_vibes.tracking import tracking_client
-from conftest import REPO, SMOLLM, write_catalog
+from conftest import REPO, SMOLLM, our_processes, write_catalog
 from scripted_llm import ScriptedLLM, Step, bash
 from test_success_path import FIX_SCRIPT
 
@@ -130,3 +135,117 @@ def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(setti
     with pytest.raises(ConfigError, match="judge repo_maintenance is stale \\(the labels changed\\); run `beyond-vibes judges compile"):
         evaluate(s, "eval-v1")
     print(json.dumps(meta["agreement"]["compiled"], indent=None)[:300])
+
+
+class Pty:
+    """A CLI in a real pseudo-terminal, driven as a person would: wait for a prompt, type a line."""
+
+    def __init__(self, args: list[str], env: dict):
+        import pty
+
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+        os.close(slave)
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = 120) -> str:
+        import select
+
+        deadline = time.time() + timeout
+        while text not in self.seen:
+            left = deadline - time.time()
+            assert left > 0, f"no {text!r} in:\n{self.seen[-3000:]}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536).decode(errors="replace")
+                except OSError:  # the child closed the terminal
+                    chunk = ""
+                assert chunk or text in self.seen, f"ended before {text!r}:\n{self.seen[-3000:]}"
+                self.seen += chunk
+        head, _, self.seen = self.seen.partition(text)
+        return head + text
+
+    def send(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+    def close(self) -> int:
+        code = self.proc.wait(timeout=60)
+        os.close(self.master)
+        return code
+
+
+def test_judges_label_in_a_terminal_writes_human_labels_that_compile_reads(settings, tmp_path):
+    judges = tmp_path / "judges"
+    shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled", "labels"))
+    s = settings.model_copy(update={"judges_dir": judges})
+    good, lazy = scripted_runs(s, tmp_path, [FIX_SCRIPT, [bash("ls"), Step(content="Nothing to fix.")]])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": s.tracking_uri, "BV_EXPERIMENT": s.mlflow_experiment,
+           "BV_HOME": str(s.home), "BV_JUDGES_DIR": str(judges), "COLUMNS": "120"}
+    exe = [str(Path(sys.executable).parent / "beyond-vibes"), "judges", "label", "--archetype", ARCHETYPE,
+           "--labeller", "alice@example.com"]
+    term = Pty(exe, env)
+    shown = term.expect("determinism score (1-5)")
+    assert "2 repo_maintenance record(s)" in shown and f"run {good.run_id}" in shown and "OUTCOME: success" in shown
+    term.send("7")  # off the scale: asked again
+    term.expect("'7' is not on the scale 1-5")
+    term.send("5")
+    term.expect("why")
+    term.send("")  # a label needs its reason: asked again
+    term.expect("why")
+    term.send("all tests pass after a one-line fix")
+    term.expect("diff_hygiene score")
+    term.send("s")  # skipped: never written
+    term.expect("reproducibility score")
+    term.send("q")
+    assert "stopped (run again to resume)" in term.expect("resume)") and term.close() == 0
+    # A second session resumes: determinism is not asked again for the first record.
+    term = Pty(exe, env)
+    shown = term.expect("score (")
+    assert "diff_hygiene score" in shown.splitlines()[-1] and f"run {good.run_id}" in shown
+    term.send("4")
+    term.expect("why")
+    term.send("only mathutils.py changed")
+    for _ in ("reproducibility", "sycophancy", "false_refusal"):
+        term.expect("score (")
+        term.send("s")
+    shown = term.expect("determinism score")  # the second record
+    assert f"run {lazy.run_id}" in shown and "OUTCOME: failed" in shown
+    term.send("1")
+    term.expect("why")
+    term.send("it listed the files and gave up; tests still fail")
+    term.expect("score (")
+    term.send("q")
+    term.expect("resume)")
+    assert term.close() == 0
+    labels = {lb.record["run_id"]: lb for lb in judge_inputs(s, ARCHETYPE).labels}
+    assert set(labels) == {good.run_id, lazy.run_id}
+    assert labels[good.run_id].scores == {"determinism": 5, "diff_hygiene": 4}
+    assert labels[good.run_id].rationales == {"determinism": "all tests pass after a one-line fix",
+                                              "diff_hygiene": "only mathutils.py changed"}
+    assert labels[lazy.run_id].scores == {"determinism": 1}
+    assert all(lb.source == "human" and lb.labeller == "alice@example.com" for lb in labels.values())
+
+
+def test_mlflow_guidelines_judge_each_task_guideline_with_the_real_1_5b(settings, tmp_path):
+    """MLflow's built-in Guidelines scorer on the local 1.5B judge (models.yaml `judge:`): a yes/no verdict with a
+    rationale per task guideline on each trace, requests counted at the proxy, none the second time."""
+    judges = tmp_path / "judges"
+    shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled"))
+    s = settings.model_copy(update={"judges_dir": judges})
+    [run] = scripted_runs(s, tmp_path, [FIX_SCRIPT])
+    curate(s, "guide-v1")
+    first = evaluate(s, "guide-v1", kinds=("guidelines",))
+    g = first.guidelines
+    assert g.judge_lm == "local:qwen2.5-coder-1.5b:Q4_K_M" and first.by_archetype == {}
+    assert g.verdicts + g.errors == 2 and first.requests >= 2 and g.self_judged == 0
+    found = {a.name: a for a in mlflow.get_trace(run.trace_id).info.assessments
+             if a.source.source_id == "mlflow-guidelines@local:qwen2.5-coder-1.5b:Q4_K_M"}
+    assert set(found) == {"guideline.fix_the_code", "guideline.minimal_change"}
+    for a in found.values():
+        assert a.metadata["judge_kind"] == "mlflow.Guidelines" and a.metadata["guideline"]
+        assert (a.feedback.error is not None) or (a.feedback.value in ("yes", "no") and a.rationale)
+    print("guidelines:", {n: (a.feedback.value, (a.rationale or "")[:120]) for n, a in found.items()})
+    second = evaluate(s, "guide-v1", kinds=("guidelines",))
+    assert second.guidelines.skipped == g.verdicts and (second.requests == 0) == (g.errors == 0)
+    assert our_processes() == []

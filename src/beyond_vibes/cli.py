@@ -579,6 +579,28 @@ def judges_compile(archetype, all_, changed, optimizer, seed, experiment) -> Non
         console.print(r.report_md)
 
 
+@judges.command("label")
+@click.option("--archetype", required=True, help="Whose rubric to label with (its runs, or --dataset's records).")
+@click.option("--dataset", default=None, help="A curated dataset; default: every simulation of the archetype.")
+@click.option("--labeller", default=None, help="Who you are (the assessments' source id); default: your user name.")
+@click.option("--experiment", default=None)
+@handle_errors
+def judges_label(archetype, dataset, labeller, experiment) -> None:
+    """Label records in the terminal: a score and a rationale per criterion, saved as MLflow human assessments as
+    you go (q quits; the next session resumes). `judges compile` reads them as labels with source human."""
+    import getpass
+
+    from beyond_vibes.judges.label import label_session
+    from beyond_vibes.tasks import Archetype
+
+    if archetype not in {a.value for a in Archetype}:
+        raise ConfigError(f"--archetype: unknown archetype {archetype!r}; choose one of "
+                          f"{', '.join(a.value for a in Archetype)}")
+    r = label_session(get_settings(), archetype, labeller or getpass.getuser(), dataset, experiment)
+    print(f"\n{r.written} assessment(s) written on {len(r.by_record)} record(s); {r.done_before} record(s) already "
+          f"done by {r.labeller}" + ("; stopped (run again to resume)" if r.quit else ""))
+
+
 @judges.command("status")
 @click.option("--experiment", default=None)
 @handle_errors
@@ -605,14 +627,16 @@ def judges_status(experiment) -> None:
 
 @main.command()
 @click.option("--dataset", required=True, help="A curated evaluation dataset.")
+@click.option("--kind", "kinds", default="dspy,guidelines", show_default=True,
+              help="Judge kinds: dspy (the compiled judges), guidelines (MLflow's Guidelines, one per task guideline).")
 @click.option("--experiment", default=None)
 @handle_errors
-def evaluate(dataset, experiment) -> None:
-    """Score a curated dataset with the compiled judges: assessments on the traces, aggregates on the runs."""
+def evaluate(dataset, kinds, experiment) -> None:
+    """Score a curated dataset with the judges: assessments on the traces, aggregates on the runs."""
     from beyond_vibes.judges.evaluate import evaluate as run_evaluate
 
     with console.status(f"judging {dataset}..."):
-        r = run_evaluate(get_settings(), dataset, experiment)
+        r = run_evaluate(get_settings(), dataset, experiment, tuple(k.strip() for k in kinds.split(",") if k.strip()))
     table = Table("archetype", "judge", "held-out kappa / exact", "trust", "scored", "already scored", "errors",
                   "self-judged", "mean scores")
     for a in r.by_archetype.values():
@@ -622,6 +646,11 @@ def evaluate(dataset, experiment) -> None:
     if any(not a.trust.startswith("trusted") for a in r.by_archetype.values()):
         console.print("Scores of an untrusted judge are recorded and marked (bv.judge_trust); the report greys them "
                       "and no decision uses them.")
+    g = r.guidelines
+    if g.judge_lm:
+        console.print(f"Guidelines ({g.judge_lm}): {g.verdicts} verdict(s), {g.yes} yes, {g.errors} error(s), "
+                      f"{g.skipped} already judged, {g.self_judged} self-judged; no agreement with labels is measured "
+                      "for them yet, so no decision uses them")
     rate = f", {r.scored / (r.seconds / 60):.1f} records/min" if r.scored and r.seconds else ""
     console.print(f"{r.scored} record(s) scored with {r.requests} judge request(s) in {r.seconds:.0f} s{rate}")
 

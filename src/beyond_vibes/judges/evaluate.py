@@ -19,6 +19,7 @@ from beyond_vibes.curate import dataset_records, render
 from beyond_vibes.errors import ConfigError
 from beyond_vibes import names as N
 from beyond_vibes.judges.compile import compiled_paths, judge_inputs, judge_state, judge_trust_of
+from beyond_vibes.judges.guidelines import KIND as GKIND, PREFIX as GPREFIX, guideline_source_id, judge_guidelines
 from beyond_vibes.judges.program import judge_lm, judge_lm_identity, make_program, quiet_dspy, scores_of
 
 
@@ -54,11 +55,27 @@ class ArchetypeScores:
 
 
 @dataclass
+class GuidelineScores:
+    """MLflow Guidelines verdicts: one per (record, task guideline)."""
+
+    judge_lm: str = ""
+    verdicts: int = 0
+    yes: int = 0
+    errors: int = 0
+    skipped: int = 0  # already judged by this judge LM
+    self_judged: int = 0
+
+
+KINDS = ("dspy", "guidelines")
+
+
+@dataclass
 class EvaluateResult:
     dataset: str
     by_archetype: dict[str, ArchetypeScores]
     requests: int
     seconds: float
+    guidelines: GuidelineScores = field(default_factory=GuidelineScores)
 
     @property
     def scored(self) -> int:
@@ -79,7 +96,11 @@ def self_judged(judge_lm_name: str, record_model: str) -> bool:
     return bool(judged) and name.split(":", 1)[0].split("@", 1)[0] == judged
 
 
-def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateResult:
+def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple[str, ...] = KINDS) -> EvaluateResult:
+    """`kinds`: dspy (the compiled judges, per archetype) and/or guidelines (MLflow's Guidelines scorer, per task
+    guideline)."""
+    if bad := [k for k in kinds if k not in KINDS]:
+        raise ConfigError(f"--kind: unknown judge kind {bad[0]!r}; choose from {', '.join(KINDS)}")
     quiet_dspy()
     import dspy
     import mlflow
@@ -93,10 +114,24 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
     by_arch: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_arch[r.get("archetype") or "?"].append(r)
-    judges = {a: load_judge(settings, a, experiment) for a in sorted(by_arch)}  # refuses stale judges before any work
+    # refuses stale judges before any work
+    judges = {a: load_judge(settings, a, experiment) for a in sorted(by_arch)} if "dspy" in kinds else {}
     started, results, requests = time.time(), {}, 0
     todo = {}
+    guides, guide_todo = GuidelineScores(), []
+    if "guidelines" in kinds:
+        guides.judge_lm = judge_lm_identity(settings)[0]
+        gsource = guideline_source_id(guides.judge_lm)
+        for r in records:
+            keys = set(r.get("guidelines") or {})
+            done = {a.name[len(GPREFIX):] for a in mlflow.get_trace(r["trace_id"]).info.assessments or []
+                    if a.source.source_id == gsource and a.feedback is not None and a.feedback.error is None}
+            guides.skipped += len(keys & done)
+            if keys - done:
+                guide_todo.append((r, done))
     for archetype, recs in by_arch.items():
+        if archetype not in judges:
+            continue
         rubric, program, meta = judges[archetype]
         source_id = judge_source_id(meta)
         res = ArchetypeScores(archetype, meta["version"], meta["agreement"]["compiled"]["kappa"],
@@ -108,8 +143,8 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
             else:
                 pending.append(r)
         results[archetype], todo[archetype] = res, pending
-    if not any(todo.values()):
-        return EvaluateResult(dataset, results, 0, time.time() - started)
+    if not any(todo.values()) and not guide_todo:
+        return EvaluateResult(dataset, results, 0, time.time() - started, guides)
     from beyond_vibes.catalog import load_catalog
     from beyond_vibes.serving import serve_model
 
@@ -140,7 +175,37 @@ def evaluate(settings, dataset: str, experiment: str | None = None) -> EvaluateR
                 outcomes = list(pool.map(score, pending))
             requests += len([r for r in judge.proxy.records if r.is_completion])
             _write(client, rubric, meta, pending, outcomes, results[archetype])
-    return EvaluateResult(dataset, results, requests, time.time() - started)
+        if guide_todo:
+            from beyond_vibes.judges.rubric import load_rubric
+
+            rubric = load_rubric(guide_todo[0][0].get("archetype") or "repo_maintenance", settings.judges_dir)
+            judge = stack.enter_context(judge_lm(settings, rubric, served=served, experiment=experiment))
+            for record, done in guide_todo:
+                verdicts = judge_guidelines(record, judge.open_proxy.base_url, judge.model_id, skip=done)
+                _write_guidelines(client, judge.name, record, verdicts, guides)
+            requests += len([r for r in judge.open_proxy.records if r.is_completion])
+    return EvaluateResult(dataset, results, requests, time.time() - started, guides)
+
+
+def _write_guidelines(client, judge_name: str, record: dict, verdicts, res: GuidelineScores) -> None:
+    from mlflow.entities import AssessmentError, AssessmentSource
+
+    source = AssessmentSource(source_type="LLM_JUDGE", source_id=guideline_source_id(judge_name))
+    mine = self_judged(judge_name, record.get("model", ""))
+    meta = {"judge_kind": GKIND, "judge_lm": judge_name, "self_judged": mine,
+            "guideline": "", "trusted": False, "trust": "untrusted: no agreement with labels measured for Guidelines"}
+    for v in verdicts:
+        marks = {**meta, "guideline": (record.get("guidelines") or {}).get(v.guideline, "")}
+        if v.value is None:
+            res.errors += 1
+            client.log_feedback(trace_id=record["trace_id"], name=v.assessment_name, source=source, metadata=marks,
+                                error=AssessmentError(error_code="JUDGE_OUTPUT", error_message=v.error or "no verdict"))
+            continue
+        res.verdicts += 1
+        res.yes += v.value == "yes"
+        res.self_judged += mine
+        client.log_feedback(trace_id=record["trace_id"], name=v.assessment_name, value=v.value,
+                            rationale=v.rationale or None, source=source, metadata=marks)
 
 
 def _write(client, rubric, meta: dict, records: list[dict], outcomes: list, res: ArchetypeScores) -> None:

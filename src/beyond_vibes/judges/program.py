@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
+from beyond_vibes.errors import ConfigError
 from beyond_vibes.judges.rubric import Rubric
 
 RATIONALE_CHARS = 300
@@ -91,6 +92,22 @@ class JudgeLM:
     parallel: int
     proxy: object  # the RecordingProxy: its records count the judge's requests and tokens
     prompt_lm: object = None  # the same model without the answer schema, for optimizers' own prompts
+    open_proxy: object = None  # the proxy without the answer schema (MLflow's judges bring their own format)
+    model_id: str = ""  # what the endpoint calls the model (for an MLflow judge URI: openai:/<model_id>)
+
+
+def api_model_id(judge_model: str | None) -> str:
+    """JUDGE_MODEL as the API's model id; an MLflow-style judge URI (`openai:/gpt-4o-mini`) is accepted. Only
+    OpenAI-compatible endpoints are spoken, so another provider is refused with the fix."""
+    if not judge_model:
+        return "judge"
+    if ":/" in judge_model:
+        provider, name = judge_model.split(":/", 1)
+        if provider != "openai" or not name:
+            raise ConfigError(f"JUDGE_MODEL: {judge_model!r}: only OpenAI-compatible judges are supported; write "
+                              "openai:/<model> and point JUDGE_BASE_URL at the endpoint")
+        return name
+    return judge_model
 
 
 @contextmanager
@@ -108,18 +125,19 @@ def judge_lm(settings, rubric: Rubric, served=None, experiment: str | None = Non
     fmt = response_format(rubric)
     if settings.judge_base_url and served is None:
         key = settings.judge_api_key.get_secret_value() if settings.judge_api_key else None
-        model_id = settings.judge_model or "judge"
+        model_id = api_model_id(settings.judge_model)
         with RecordingProxy(settings.judge_base_url, model_id, sampling, key, response_format=fmt) as proxy, \
                 RecordingProxy(settings.judge_base_url, model_id, sampling, key) as free:
             yield JudgeLM(_lm(dspy, model_id, proxy, sampling), f"api:{model_id}@{settings.judge_base_url}", "", 4, proxy,
-                          _lm(dspy, model_id, free, sampling))
+                          _lm(dspy, model_id, free, sampling), free, model_id)
         return
     with _served_judge(settings, served, experiment) as served:
         server = served.server
         with RecordingProxy(server.base_url, server.model_id, sampling, server.api_key, response_format=fmt) as proxy, \
                 RecordingProxy(server.base_url, server.model_id, sampling, server.api_key) as free:
             yield JudgeLM(_lm(dspy, server.model_id, proxy, sampling), f"local:{served.model.name}:{served.quant}",
-                          served.resolved.sha256, server.parallel, proxy, _lm(dspy, server.model_id, free, sampling))
+                          served.resolved.sha256, server.parallel, proxy, _lm(dspy, server.model_id, free, sampling),
+                          free, server.model_id)
 
 
 def _lm(dspy, model_id: str, proxy, sampling):
@@ -146,7 +164,7 @@ def _served_judge(settings, served, experiment):
 def judge_lm_identity(settings) -> tuple[str, str]:
     """(name, model sha256) of the judge LM the settings select, without starting it (for staleness)."""
     if settings.judge_base_url:
-        return f"api:{settings.judge_model or 'judge'}@{settings.judge_base_url}", ""
+        return f"api:{api_model_id(settings.judge_model)}@{settings.judge_base_url}", ""
     from beyond_vibes.catalog import load_catalog
     from beyond_vibes.store.resolve import resolve_model
 
