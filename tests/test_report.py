@@ -475,3 +475,17 @@ def test_html_renders_in_chromium(recorded, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000
     shutil.copyfile(shot, "/tmp/report_shot.png")
+
+
+def test_reproducibility_is_the_share_of_repeats_with_the_most_common_outcome():
+    from beyond_vibes.report.aggregate import repeat_consistency
+
+    runs = _runs(("m", "Q4", "cpu"), "f", {T1: [S, S, F]})
+    assert repeat_consistency(runs) == pytest.approx(2 / 3)
+    # The same status with a different number of checks passed is a different outcome.
+    runs[2].status, runs[2].metrics[N.M_SUCCESS] = S, 1.0
+    runs[0].metrics[N.M_CHECKS_PASSED], runs[1].metrics[N.M_CHECKS_PASSED], runs[2].metrics[N.M_CHECKS_PASSED] = 2, 2, 1
+    assert repeat_consistency(runs) == pytest.approx(2 / 3)
+    runs[2].metrics[N.M_CHECKS_PASSED] = 2
+    assert repeat_consistency(runs) == 1.0
+    assert repeat_consistency(runs[:1]) is None  # one run says nothing about consistency

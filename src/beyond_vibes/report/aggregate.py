@@ -84,6 +84,9 @@ class GroupStats:
     review_pain_source: str | None = None  # "judge" or "tool_errors"
     judge: dict[str, JudgeScore] = field(default_factory=dict)
     judge_agreement: dict[str, dict] = field(default_factory=dict)  # archetype -> {kappa, exact, version}
+    # Reproducibility, per task: the share of its repeats that ended with the most common outcome (status and
+    # checks passed). Absent with fewer than 2 repeats: one run says nothing about consistency.
+    repeat_consistency: float | None = None
 
     @property
     def config(self) -> Config:
@@ -211,7 +214,17 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[Con
         tokens_completion_mean=_mean(_values(runs, N.M_TOKENS_COMPLETION)), tokens_mean=_mean(tokens),
         tool_errors_mean=_mean(_values(runs, N.M_TOOL_ERRORS)), cost_per_task=cost,
         tco_12m=tco_12m(cost, tasks_per_month), cost_tier=cost_tier(cost), review_pain=pain,
-        review_pain_source=pain_source, judge=_judge_scores(runs), judge_agreement=agreement)
+        review_pain_source=pain_source, judge=_judge_scores(runs), judge_agreement=agreement,
+        repeat_consistency=repeat_consistency(runs) if task is not None else None)
+
+
+def repeat_consistency(runs: list[SimRun]) -> float | None:
+    """Of one configuration's runs of one task: the share whose outcome (status, checks passed) is the most common
+    one; None with fewer than two runs."""
+    if len(runs) < 2:
+        return None
+    outcomes = [(r.status, r.metrics.get(N.M_CHECKS_PASSED)) for r in runs]
+    return max(outcomes.count(o) for o in set(outcomes)) / len(outcomes)
 
 
 def grouped(runs: list[SimRun], key: Callable[[SimRun], tuple]) -> dict[tuple, list[SimRun]]:

@@ -97,10 +97,11 @@ def archetype_table(groups: list[GroupStats]) -> Table:
 
 def task_table(groups: list[GroupStats]) -> Table:
     headers = ["model:quant:engine", "task", "archetype", "runs", "passes", "pass rate [95% CI]", "pass@k",
-               "hard failures", "median TTFT (s)", "gen tok/s", "mean tokens", "cost/task"]
+               "hard failures", "same outcome across repeats", "median TTFT (s)", "gen tok/s", "mean tokens", "cost/task"]
     rows = [[":".join(g.config), g.task or NA, g.archetype or NA, str(g.n), str(g.passes),
-             ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g), str(g.hard_failures), num(g.ttft_s_median, ".3f"),
-             num(g.gen_tps_median), num(g.tokens_mean, ".0f"), money(g.cost_per_task)] for g in groups]
+             ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g), str(g.hard_failures), pct(g.repeat_consistency, 0),
+             num(g.ttft_s_median, ".3f"), num(g.gen_tps_median), num(g.tokens_mean, ".0f"), money(g.cost_per_task)]
+            for g in groups]
     return Table(headers, rows)
 
 
