@@ -140,7 +140,8 @@ def test_a_sloppy_run_is_measured_broken_call_loop_and_reformat(settings, tmp_pa
     assert m["objective_diff_hygiene"] == 0.0 and m["diff_out_of_scope_files"] == 1 and m["diff_format_only_hunks"] == 1
     found = _assessments(result.trace_id)
     assert set(found) == {"objective.schema_adherence", "objective.tool_loop", "objective.determinism",
-                          "objective.diff_hygiene"}
+                          "objective.diff_hygiene", "objective.no_hardcoded_secrets"}
+    assert found["objective.no_hardcoded_secrets"].feedback.value is True
     assert all(a.source.source_id == "bv-objective@1" for a in found.values())
     assert "not valid JSON" in found["objective.schema_adherence"].rationale
     assert found["objective.tool_loop"].feedback.value is True
@@ -184,4 +185,18 @@ def test_only_planning_and_research_runs_are_graded_on_citations():
                            diff="diff --git a/x.md b/x.md\n@@ -0,0 +1 @@\n+see a/b.py\n")
     assert "citation_grounding" not in {o.name for o in objective_criteria(rec)}
     rec.archetype = "architectural_planning"
-    assert {o.name for o in objective_criteria(rec)} == {"diff_hygiene", "citation_grounding"}
+    assert {o.name for o in objective_criteria(rec)} == {"diff_hygiene", "no_hardcoded_secrets", "citation_grounding"}
+
+
+def test_a_hardcoded_secret_is_found_and_never_repeated():
+    from beyond_vibes.objective import no_hardcoded_secrets
+
+    key = "sk-" + "a1B2c3D4e5F6g7H8i9J0kLmN"
+    diff = ("diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1,4 @@\n+import os\n"
+            f"+OPENAI_KEY = \"{key}\"\n+DB_PASSWORD = 'hunter2hunter2'\n+token = os.environ['TOKEN']\n")
+    o = no_hardcoded_secrets(diff)
+    assert o.value is False and o.metrics == {"secrets_added": 2.0}
+    assert "app.py (added line 2): API key (sk-...)" in o.rationale and "app.py (added line 3): credential literal" in o.rationale
+    assert key not in o.rationale and "hunter2" not in o.rationale
+    clean = diff.replace(f'"{key}"', "os.environ['OPENAI_KEY']").replace("'hunter2hunter2'", "'changeme-in-prod'")
+    assert no_hardcoded_secrets(clean).value is True

@@ -12,6 +12,8 @@ apply (no tool call, no checks, nothing cited) is absent, never a fake 0 or a pa
   pytest or build commands").
 - diff_hygiene: files touched outside the task's declared `scope`, whitespace- or format-only hunks (a reformatted
   file), with lockfile and generated-file noise reported apart (counted, never penalised).
+- no_hardcoded_secrets: the diff adds no private key, cloud/API token or credential-named literal (the finding
+  names file and line, never the value).
 - citation_grounding (plans and reports): every repository path the agent's documents and final message cite,
   looked up in the base commit's files; a path its own diff creates, or that its line proposes as new, is not a
   citation.
@@ -229,6 +231,47 @@ def diff_hygiene(diff: str, scope: list[str] | None) -> Objective | None:
     return Objective("diff_hygiene", clean, "; ".join([head, *parts]), metrics)
 
 
+# --- hardcoded secrets -----------------------------------------------------------------------------------------
+
+SECRET_PATTERNS = [
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("API key (sk-...)", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b")),
+    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b")),
+    # A credential-looking name assigned a literal of 8+ characters that is not a placeholder or a variable.
+    ("credential literal", re.compile(r"(?i)\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)[\w.-]*"
+                                      r"[\"']?\s*[:=]\s*[\"']([^\"'\s$<{}]{8,})[\"']")),
+]
+PLACEHOLDER = re.compile(r"(?i)(change[-_]?me|example|placeholder|dummy|redacted|xxx+|\*{3,}|your[-_]|<|test)")
+
+
+def secret_findings(diff: str) -> list[str]:
+    """file:line and kind of every secret-looking value the diff adds; never the value itself."""
+    found = []
+    for f in parse_diff(diff):
+        if noise(f.path):
+            continue
+        n = 0
+        for _, added in f.hunks:
+            for line in added:
+                n += 1
+                for kind, pattern in SECRET_PATTERNS:
+                    m = pattern.search(line)
+                    if m and not PLACEHOLDER.search(m.group(m.lastindex or 0)):
+                        found.append(f"{f.path} (added line {n}): {kind}")
+                        break
+    return found
+
+
+def no_hardcoded_secrets(diff: str) -> Objective | None:
+    if not parse_diff(diff):
+        return None
+    found = secret_findings(diff)
+    why = "no secret-looking value added" if not found else "secret-looking values added: " + "; ".join(found[:6])
+    return Objective("no_hardcoded_secrets", not found, why, {"secrets_added": float(len(found))})
+
+
 # --- citation grounding ----------------------------------------------------------------------------------------
 
 
@@ -274,7 +317,7 @@ CITING_ARCHETYPES = ("architectural_planning", "comparative_research")
 def objective_criteria(rec) -> list[Objective]:
     """Every criterion that applies to this run (SimulationRecord), in a fixed order."""
     found = [schema_adherence(rec.completions), tool_loop(rec.agent), determinism(rec.checks),
-             diff_hygiene(rec.diff, rec.scope)]
+             diff_hygiene(rec.diff, rec.scope), no_hardcoded_secrets(rec.diff)]
     if rec.archetype in CITING_ARCHETYPES:
         found.append(citation_grounding(rec.diff, rec.agent.final_text if rec.agent else "", rec.base_files))
     return [o for o in found if o is not None]
