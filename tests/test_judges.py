@@ -297,3 +297,24 @@ def test_the_judge_lm_is_its_own_setting_never_the_candidates_default(tmp_path):
     assert load_catalog(path).judge_model() == SMOLLM["name"] and load_catalog(path).judge_model("other") == "other"
     assert judge_lm_identity(Settings(BV_MODELS_FILE=str(path)))[0].startswith(f"local:{SMOLLM['name']}:")
     assert load_catalog(REPO / "models.yaml").judge == "qwen2.5-coder-1.5b"  # the shipped judge: the strongest demo model
+
+
+def test_objective_criteria_agreement_with_labels_is_computed_from_each_labels_record():
+    """Hand-computed: three determinism labels of fix_failing_test records; the objective criterion (all checks
+    pass) agrees with two (a 5 on passing checks, a 1 on failing ones) and not with a 2 on passing checks."""
+    from beyond_vibes.judges.kinds import objective_agreement
+    from beyond_vibes.judges.labels import Label
+
+    rubric = load_rubric(ARCHETYPE, REPO / "judges")
+    settings = Settings(BV_TASKS_DIR=str(REPO / "tasks"))
+
+    def label(i, passed, score, source):
+        record = {"task": "fix_failing_test", "archetype": ARCHETYPE, "diff": "",
+                  "checks": [{"name": "tests_pass", "passed": passed}, {"name": "tests_untouched", "passed": True}]}
+        return Label(id=f"l{i}", record=record, scores={"determinism": score}, source=source)
+
+    labels = [label(0, True, 5, "human"), label(1, False, 1, "human"), label(2, True, 2, "reviewer:x")]
+    [row] = [k for k in objective_agreement(settings, ARCHETYPE, labels, rubric) if k.criterion.startswith("determinism")]
+    assert (row.n, row.exact) == (3, pytest.approx(0.6667, abs=1e-4))
+    assert row.majority_exact == pytest.approx(0.6667, abs=1e-4) and not row.trusted  # does not beat always "bad"
+    assert row.by_source == {"human": (2, 1.0), "reviewer:x": (1, 0.0)}

@@ -601,6 +601,34 @@ def judges_label(archetype, dataset, labeller, experiment) -> None:
           f"done by {r.labeller}" + ("; stopped (run again to resume)" if r.quit else ""))
 
 
+@judges.command("agreement")
+@click.option("--archetype", default=None, help="One archetype (default: all).")
+@click.option("--experiment", default=None)
+@handle_errors
+def judges_agreement(archetype, experiment) -> None:
+    """Agreement with the labels per judge kind: objective code, the compiled DSPy judge, MLflow Guidelines."""
+    import json as _json
+
+    from beyond_vibes.judges.compile import all_archetypes, compiled_paths, judge_inputs
+    from beyond_vibes.judges.kinds import dspy_agreement, guidelines_agreement, objective_agreement
+
+    settings = get_settings()
+    table = Table("archetype", "kind", "criterion", "n", "exact [95% CI]", "majority baseline", "trust", "by label source",
+                  "note")
+    for a in [archetype] if archetype else all_archetypes():
+        inputs = judge_inputs(settings, a, experiment=experiment)
+        meta_path = compiled_paths(settings.judges_dir, a)[1]
+        meta = _json.loads(meta_path.read_text()) if meta_path.exists() else None
+        rows = objective_agreement(settings, a, inputs.labels, inputs.rubric) + dspy_agreement(meta) + [guidelines_agreement()]
+        for k in rows:
+            exact = "-" if k.exact is None else f"{k.exact:.2f}" + (f" [{k.exact_ci[0]:.2f}, {k.exact_ci[1]:.2f}]" if k.exact_ci else "")
+            base = "-" if k.majority_exact is None else f"{k.majority_exact:.2f}"
+            trust = "-" if k.exact is None else ("trusted" if k.trusted else "untrusted")
+            by = ", ".join(f"{src}: {v if v is None else f'{v:.2f}'} (n {n})" for src, (n, v) in k.by_source.items()) or "-"
+            table.add_row(a, k.kind, k.criterion, str(k.n), exact, base, trust, by, k.note)
+    console.print(table)
+
+
 @judges.command("status")
 @click.option("--experiment", default=None)
 @handle_errors
