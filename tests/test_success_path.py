@@ -159,7 +159,7 @@ def test_ctrl_c_ends_the_run_killed_and_stops_everything(settings, tmp_path):
     with ScriptedLLM([Step(content="thinking...", delay_s=60)]) as llm:  # a model that hangs
         catalog = write_catalog(tmp_path, [scripted_model(llm)])
         env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_EXPERIMENT": settings.mlflow_experiment,
-               "BV_HOME": str(settings.home), "BV_TASKS_DIR": str(REPO / "tasks")}
+               "BV_HOME": str(settings.home), "BV_TASKS_DIR": str(REPO / "tasks"), "PYTHONFAULTHANDLER": "1"}
         exe = Path(sys.executable).parent / "beyond-vibes"
         proc = subprocess.Popen([str(exe), "simulate", "--task", "fix_failing_test", "--config", str(catalog)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -168,7 +168,12 @@ def test_ctrl_c_ends_the_run_killed_and_stops_everything(settings, tmp_path):
             time.sleep(0.1)
         assert llm.requests, proc.stderr.read() if proc.poll() is not None else "pi never called the model"
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # say where it hung: faulthandler dumps every thread on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail("simulate did not end within 60 s of Ctrl-C; its threads:\n" + err.decode(errors="replace")[-6000:])
     assert proc.returncode != 0
     client, exp_id = tracking_client(settings)
     [run] = client.search_runs([exp_id])
