@@ -111,7 +111,7 @@ def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(setti
     # Two runs to judge, curated; evaluate: every criterion lands on each trace as feedback from this judge.
     runs = scripted_runs(s, tmp_path, [FIX_SCRIPT, [bash("ls"), Step(content="Nothing to fix.")]])
     curate(s, "eval-v1")
-    first = evaluate(s, "eval-v1")
+    first = evaluate(s, "eval-v1", kinds=("dspy",))
     res = first.by_archetype[ARCHETYPE]
     assert res.scored + res.errors == 2 and first.requests >= 2
     rubric = load_rubric(ARCHETYPE, judges)
@@ -128,7 +128,7 @@ def test_real_judge_compiles_and_scores_and_evaluating_again_costs_nothing(setti
             assert "judge_determinism" in run_data.metrics and run_data.tags["bv.judge"].endswith(meta["version"])
     # The proxy counted every judge request; the second evaluation makes none.
     # (A record the judge could not answer is an error assessment, not a score: it is asked again.)
-    second = evaluate(s, "eval-v1")
+    second = evaluate(s, "eval-v1", kinds=("dspy",))
     assert second.by_archetype[ARCHETYPE].skipped == res.scored and (second.requests == 0) == (res.errors == 0)
     # A stale judge is refused with the command that fixes it.
     (judges / "labels" / f"{ARCHETYPE}.jsonl").write_text("\n".join(labels[:6] + [labels[0].replace('"id": "', '"id": "x-')]) + "\n")
