@@ -258,8 +258,14 @@ def test_no_secret_reaches_the_store_the_report_or_the_console(settings, tmp_pat
         if f.is_file():
             data = f.read_bytes()
             assert [x for x in SECRETS if x.encode() in data] == [], f
-    [trace_id] = [r["trace_id"] for r in dataset_records(js, "leak-v1")]
-    feedback = [a for a in mlflow.get_trace(trace_id).info.assessments if a.source.source_type == "LLM_JUDGE"]
+    [record] = dataset_records(js, "leak-v1")
+    trace_id = record["trace_id"]
+    judged = [a for a in mlflow.get_trace(trace_id).info.assessments if a.source.source_type == "LLM_JUDGE"]
+    feedback = [a for a in judged if a.source.source_id.startswith("bv-judge/")]
     assert feedback and all(a.rationale == f"as {MASK} shows" for a in feedback)  # written, and masked
+    # MLflow's Guidelines judge ran on the same judge endpoint too (this stand-in answers it nothing it can read:
+    # error assessments, whose messages went through the same masking as everything above).
+    assert {a.name for a in judged if a.source.source_id.startswith("mlflow-guidelines@")} == \
+        {f"guideline.{k}" for k in record["guidelines"]} != set()
     assert our_processes() == []
     shutil.rmtree(hidden, ignore_errors=True)
