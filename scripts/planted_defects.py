@@ -114,8 +114,8 @@ def main() -> None:
                   for a in found if a.source.source_id.startswith("mlflow-guidelines@")}
         dspy_scores = {a.name: a.feedback.value if a.feedback.error is None else "error"
                        for a in found if a.source.source_id.startswith("bv-judge/")}
-        failed_code = sorted(n for n, (v, _) in code.items()
-                             if v is False or (isinstance(v, float) and v < 1.0) or (n == "objective.tool_loop" and v is True))
+        bad = lambda n, v: (v is True) if n == "objective.tool_loop" else (v is False or (isinstance(v, float) and v < 1.0))  # noqa: E731
+        failed_code = sorted(n for n, (v, _) in code.items() if bad(n, v))
         report[name] = {"status": res.status, "checks": {c.name: c.passed for c in res.checks},
                         "objective_flags": failed_code, "objective": code, "guidelines": guides, "dspy": dspy_scores}
         print(f"\n== {name} ({res.status}; checks {sum(c.passed for c in res.checks)}/{len(res.checks)})")
