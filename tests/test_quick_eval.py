@@ -312,7 +312,9 @@ def test_scored_items_are_reused_and_only_new_ones_are_asked(settings, tmp_path,
 @pytest.mark.integration
 def test_the_judge_scorer_scores_answers_with_a_compiled_judge(settings, tmp_path, catalog_file):
     """A set scored by the committed compiled judge (its judge LM, the default model, served after all answers)."""
-    settings = settings.model_copy(update={"evals_dir": tmp_path / "evals", "judges_dir": REPO / "judges"})
+    # The committed judge was compiled with the 0.5B (models.yaml's judge is now the 1.5B): name its LM.
+    settings = settings.model_copy(update={"evals_dir": tmp_path / "evals", "judges_dir": REPO / "judges",
+                                           "judge_model": "qwen2.5-coder-0.5b"})
     write_set(tmp_path / "evals", "explain", FACTS[:2], scorer="judge", judge="feature_implementation", max_tokens=48,
               pass_score=0.5)
     catalog = load_catalog(catalog_file)

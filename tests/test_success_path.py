@@ -161,8 +161,11 @@ def test_ctrl_c_ends_the_run_killed_and_stops_everything(settings, tmp_path):
         env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_EXPERIMENT": settings.mlflow_experiment,
                "BV_HOME": str(settings.home), "BV_TASKS_DIR": str(REPO / "tasks"), "PYTHONFAULTHANDLER": "1"}
         exe = Path(sys.executable).parent / "beyond-vibes"
+        # Ctrl-C as a terminal sends it: to a process whose SIGINT is not ignored (a test run started in the
+        # background, `cmd &`, inherits SIGINT ignored, and Python then rightly keeps ignoring it).
         proc = subprocess.Popen([str(exe), "simulate", "--task", "fix_failing_test", "--config", str(catalog)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 120
         while not llm.requests and time.monotonic() < deadline:  # wait until pi is waiting on the model
             time.sleep(0.1)
