@@ -28,7 +28,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from beyond_vibes.checktools.plan_check import NEW, cited, is_claim, suffixes
+from beyond_vibes.checktools.plan_check import NEW, cited, is_claim, suffixes, with_folders
 
 SOURCE_ID = "bv-objective@1"  # the assessments' source (CODE); bump when a criterion's meaning changes
 PREFIX = "objective."  # assessment names: objective.<criterion>, apart from the LLM rubric's criteria
@@ -285,9 +285,8 @@ def citation_grounding(diff: str, final_message: str, base_files: set[str] | Non
     if base_files is None:
         return None
     files = parse_diff(diff)
-    known = base_files | {"/".join(f.split("/")[:i]) + "/" for f in base_files for i in range(1, f.count("/") + 1)}
-    created = {f.path for f in files if not f.deleted}
-    created |= {"/".join(p.split("/")[:i]) + "/" for p in created for i in range(1, p.count("/") + 1)}
+    known = with_folders(base_files)
+    created = with_folders({f.path for f in files if not f.deleted})
     top = {p.split("/", 1)[0] for p in known}
     tails = suffixes(known)
     claims, ungrounded = set(), set()

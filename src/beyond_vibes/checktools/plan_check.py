@@ -61,9 +61,12 @@ def is_claim(word: str, top: set[str]) -> bool:
 def tracked(commit: str) -> set[str]:
     """Every file of the base commit and every folder above one (folders end in "/")."""
     out = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit], capture_output=True, text=True, check=True)
-    files = set(out.stdout.splitlines())
-    folders = {"/".join(f.split("/")[:i]) + "/" for f in files for i in range(1, f.count("/") + 1)}
-    return files | folders
+    return with_folders(set(out.stdout.splitlines()))
+
+
+def with_folders(files: set[str]) -> set[str]:
+    """The files and every folder above one (folders end in "/")."""
+    return files | {"/".join(f.split("/")[:i]) + "/" for f in files for i in range(1, f.count("/") + 1)}
 
 
 def suffixes(known: set[str]) -> set[str]:

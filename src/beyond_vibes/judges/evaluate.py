@@ -85,8 +85,12 @@ class EvaluateResult:
 def already_scored(trace, source_id: str) -> bool:
     """A score from this judge version is on the trace. An error assessment is not a score: evaluating again
     retries it."""
-    return any(a.source.source_id == source_id and a.feedback is not None and a.feedback.error is None
-               and a.feedback.value is not None for a in trace.info.assessments or [])
+    return any(a.source.source_id == source_id and is_score(a) for a in trace.info.assessments or [])
+
+
+def is_score(a) -> bool:
+    """A feedback assessment that holds a value (an error assessment is a failed attempt, not a score)."""
+    return a.feedback is not None and a.feedback.error is None and a.feedback.value is not None
 
 
 def self_judged(judge_lm_name: str, record_model: str) -> bool:
@@ -125,7 +129,7 @@ def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple
         for r in records:
             keys = set(r.get("guidelines") or {})
             done = {a.name[len(GPREFIX):] for a in mlflow.get_trace(r["trace_id"]).info.assessments or []
-                    if a.source.source_id == gsource and a.feedback is not None and a.feedback.error is None}
+                    if a.source.source_id == gsource and is_score(a)}
             guides.skipped += len(keys & done)
             if keys - done:
                 guide_todo.append((r, done))

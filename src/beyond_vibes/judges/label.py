@@ -51,8 +51,10 @@ def records_for(settings, rubric: Rubric, dataset: str | None, experiment: str |
 
 
 def scored_by(trace, labeller: str) -> set[str]:
+    from beyond_vibes.judges.evaluate import is_score
+
     return {a.name for a in trace.info.assessments or [] if a.source.source_type == "HUMAN"
-            and a.source.source_id == labeller and a.feedback is not None and a.feedback.error is None}
+            and a.source.source_id == labeller and is_score(a)}
 
 
 def _prompt_text(c: Criterion) -> str:
