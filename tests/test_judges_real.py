@@ -249,3 +249,56 @@ def test_mlflow_guidelines_judge_each_task_guideline_with_the_real_1_5b(settings
     second = evaluate(s, "guide-v1", kinds=("guidelines",))
     assert second.guidelines.skipped == g.verdicts and (second.requests == 0) == (g.errors == 0)
     assert our_processes() == []
+
+
+def tiny_labels(n: int) -> list[dict]:
+    """Short reviewer labels of `determinism` only: a fix whose checks pass (5) or a run that changed nothing and
+    whose checks fail (1), so alignment on a CPU stays short."""
+    out = []
+    for i in range(n):
+        good = i % 2 == 0
+        record = {"task": "fix_failing_test", "archetype": ARCHETYPE, "prompt": "Make the failing test pass.",
+                  "final_message": "Fixed mean()." if good else "I could not find the problem.",
+                  "checks": [{"name": "tests", "passed": good}],
+                  "diff": "-    return sum(values) / (len(values) - 1)\n+    return sum(values) / len(values)" if good else ""}
+        out.append({"id": f"tiny-{i}", "record": record, "scores": {"determinism": 5 if good else 1},
+                    "rationales": {"determinism": "the checks pass" if good else "the checks fail"},
+                    "source": "reviewer:test-script", "labeller": "tests/test_judges_real.py"})
+    return out
+
+
+def test_an_aligned_make_judge_judge_with_the_real_1_5b(settings, tmp_path):
+    """MLflow make_judge aligned to the labels with MLflow's SIMBA optimizer on the local 1.5B judge, measured on
+    held-out labels; evaluate writes its scores on the trace, requests counted at the proxy, none the second time."""
+    from beyond_vibes.judges.aligned import align_archetype, aligned_path
+
+    judges = tmp_path / "judges"
+    shutil.copytree(REPO / "judges", judges, ignore=shutil.ignore_patterns("compiled", "aligned"))
+    (judges / "labels" / f"{ARCHETYPE}.jsonl").write_text("".join(json.dumps(lb) + "\n" for lb in tiny_labels(17)))
+    s = settings.model_copy(update={"judges_dir": judges})
+    aligned = align_archetype(s, ARCHETYPE, ["determinism", "diff_hygiene"], bsize=2, candidates=1)
+    assert aligned.skipped == {"diff_hygiene": "0 training and 0 held-out label(s); MLflow's alignment needs 10 to "
+                                               "train on and 1 held out"}
+    c = aligned.criteria["determinism"]
+    assert (c["train"], c["heldout"]) == (10, 7) and c["train_sources"] == {"reviewer:test-script": 10}
+    a = c["agreement"]["aligned"]
+    assert a["n"] == 7 and a["majority_exact"] is not None and len(a["exact_ci"]) == 2
+    assert c["trust"].startswith("trusted" if a["exact"] > a["majority_exact"] else "untrusted")
+    assert aligned.requests >= 2 * 7 + 2  # held out twice (unaligned, aligned) plus SIMBA's own calls
+    data = json.loads(aligned_path(judges, ARCHETYPE).read_text())
+    assert data["judge_lm"] == "local:qwen2.5-coder-1.5b:Q4_K_M" and data["label_sources"] == {"reviewer:test-script": 17}
+    print("aligned determinism:", {k: a[k] for k in ("exact", "exact_ci", "majority_exact")},
+          "unaligned", c["agreement"]["unaligned"]["exact"], "requests", aligned.requests, "s", round(aligned.seconds))
+
+    [run] = scripted_runs(s, tmp_path, [FIX_SCRIPT])
+    curate(s, "aligned-v1")
+    first = evaluate(s, "aligned-v1", kinds=("aligned",))
+    got = first.aligned[ARCHETYPE]
+    assert got.scored + got.errors == 1 and first.requests >= 1 and first.by_archetype == {}
+    [found] = [x for x in mlflow.get_trace(run.trace_id).info.assessments if x.name == "aligned.determinism"]
+    assert found.source.source_id == f"mlflow-aligned/{ARCHETYPE}.determinism@{c['version']}"
+    assert found.metadata["judge_lm"] == "local:qwen2.5-coder-1.5b:Q4_K_M" and found.metadata["trust"] == c["trust"]
+    assert (found.feedback.error is not None) or (found.feedback.value in range(1, 6) and found.rationale)
+    second = evaluate(s, "aligned-v1", kinds=("aligned",))
+    assert (second.requests == 0) == (got.errors == 0) and second.aligned[ARCHETYPE].skipped == got.scored
+    assert our_processes() == []

@@ -601,16 +601,49 @@ def judges_label(archetype, dataset, labeller, experiment) -> None:
           f"done by {r.labeller}" + ("; stopped (run again to resume)" if r.quit else ""))
 
 
+@judges.command("align")
+@click.option("--archetype", required=True, help="The archetype whose criteria to align.")
+@click.option("--criterion", "criteria", multiple=True, help="Only this criterion (repeatable); default: every one "
+              "with enough labels.")
+@click.option("--seed", default=0, show_default=True, help="The labels' train/held-out split (the same as compile's).")
+@click.option("--steps", default=1, show_default=True, help="SIMBA optimisation steps.")
+@click.option("--candidates", default=2, show_default=True, help="SIMBA candidate programs per step.")
+@click.option("--batch-size", "bsize", default=4, show_default=True, help="SIMBA mini-batch size.")
+@click.option("--experiment", default=None)
+@handle_errors
+def judges_align(archetype, criteria, seed, steps, candidates, bsize, experiment) -> None:
+    """An MLflow make_judge judge per criterion, aligned to the labels with MLflow's alignment (SIMBA) and measured
+    on the held-out labels beside the unaligned judge and the majority baseline."""
+    from beyond_vibes.judges.aligned import align_archetype
+
+    with console.status(f"aligning {archetype}'s make_judge judges..."):
+        r = align_archetype(get_settings(), archetype, list(criteria) or None, seed, experiment, bsize, candidates, steps)
+    table = Table("criterion", "train / held out", "exact [95% CI] aligned", "unaligned", "majority baseline", "trust",
+                  "instructions changed", "align s")
+    for name, c in r.criteria.items():
+        a, u = c["agreement"]["aligned"], c["agreement"]["unaligned"]
+        ci = f" [{a['exact_ci'][0]:.2f}, {a['exact_ci'][1]:.2f}]" if a.get("exact_ci") else ""
+        table.add_row(name, f"{c['train']} / {c['heldout']}", f"{a['exact']:.2f}{ci}", f"{u['exact']:.2f}",
+                      f"{a['majority_exact']:.2f}", c["trust"], "yes" if c["instructions_changed"] else "no",
+                      f"{c['align_s']:.0f}")
+    console.print(table)
+    for name, why in r.skipped.items():
+        console.print(f"{name}: not aligned: {why}")
+    console.print(f"{r.path}: {len(r.criteria)} criterion judge(s) aligned with {r.requests} judge request(s) in "
+                  f"{r.seconds:.0f} s")
+
+
 @judges.command("agreement")
 @click.option("--archetype", default=None, help="One archetype (default: all).")
 @click.option("--experiment", default=None)
 @handle_errors
 def judges_agreement(archetype, experiment) -> None:
-    """Agreement with the labels per judge kind: objective code, the compiled DSPy judge, MLflow Guidelines."""
+    """Agreement with the labels per judge kind: objective code, the compiled DSPy judge, the aligned MLflow
+    make_judge judges, MLflow Guidelines."""
     import json as _json
 
     from beyond_vibes.judges.compile import all_archetypes, compiled_paths, judge_inputs
-    from beyond_vibes.judges.kinds import dspy_agreement, guidelines_agreement, objective_agreement
+    from beyond_vibes.judges.kinds import aligned_agreement, dspy_agreement, guidelines_agreement, objective_agreement
 
     settings = get_settings()
     table = Table("archetype", "kind", "criterion", "n", "exact [95% CI]", "majority baseline", "trust", "by label source",
@@ -619,7 +652,8 @@ def judges_agreement(archetype, experiment) -> None:
         inputs = judge_inputs(settings, a, experiment=experiment)
         meta_path = compiled_paths(settings.judges_dir, a)[1]
         meta = _json.loads(meta_path.read_text()) if meta_path.exists() else None
-        rows = objective_agreement(settings, a, inputs.labels, inputs.rubric) + dspy_agreement(meta) + [guidelines_agreement()]
+        rows = (objective_agreement(settings, a, inputs.labels, inputs.rubric) + dspy_agreement(meta)
+                + aligned_agreement(settings, a) + [guidelines_agreement()])
         for k in rows:
             exact = "-" if k.exact is None else f"{k.exact:.2f}" + (f" [{k.exact_ci[0]:.2f}, {k.exact_ci[1]:.2f}]" if k.exact_ci else "")
             base = "-" if k.majority_exact is None else f"{k.majority_exact:.2f}"
@@ -656,7 +690,8 @@ def judges_status(experiment) -> None:
 @main.command()
 @click.option("--dataset", required=True, help="A curated evaluation dataset.")
 @click.option("--kind", "kinds", default="dspy,guidelines", show_default=True,
-              help="Judge kinds: dspy (the compiled judges), guidelines (MLflow's Guidelines, one per task guideline).")
+              help="Judge kinds: dspy (the compiled judges), guidelines (MLflow's Guidelines, one per task guideline), "
+                   "aligned (MLflow make_judge judges made by `judges align`).")
 @click.option("--experiment", default=None)
 @handle_errors
 def evaluate(dataset, kinds, experiment) -> None:
@@ -679,6 +714,10 @@ def evaluate(dataset, kinds, experiment) -> None:
         console.print(f"Guidelines ({g.judge_lm}): {g.verdicts} verdict(s), {g.yes} yes, {g.errors} error(s), "
                       f"{g.skipped} already judged, {g.self_judged} self-judged; no agreement with labels is measured "
                       "for them yet, so no decision uses them")
+    for a, s in r.aligned.items():
+        console.print(f"aligned make_judge ({a}: {', '.join(s.criteria)}): {s.scored} score(s), {s.errors} error(s), "
+                      f"{s.skipped} already scored, {s.self_judged} self-judged; trust per criterion is on each "
+                      "assessment (judges agreement shows it)")
     rate = f", {r.scored / (r.seconds / 60):.1f} records/min" if r.scored and r.seconds else ""
     console.print(f"{r.scored} record(s) scored with {r.requests} judge request(s) in {r.seconds:.0f} s{rate}")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from beyond_vibes.curate import dataset_records, render
 from beyond_vibes.errors import ConfigError
 from beyond_vibes import names as N
+from beyond_vibes.judges.aligned import AlignedScores, load_aligned, pending_aligned, score_aligned
 from beyond_vibes.judges.compile import compiled_paths, judge_inputs, judge_state, judge_trust_of
 from beyond_vibes.judges.guidelines import KIND as GKIND, PREFIX as GPREFIX, guideline_source_id, judge_guidelines
 from beyond_vibes.judges.program import judge_lm, judge_lm_identity, make_program, quiet_dspy, scores_of
@@ -66,7 +67,8 @@ class GuidelineScores:
     self_judged: int = 0
 
 
-KINDS = ("dspy", "guidelines")
+KINDS = ("dspy", "guidelines", "aligned")
+DEFAULT_KINDS = ("dspy", "guidelines")  # aligned make_judge judges only when asked: `judges align` makes them
 
 
 @dataclass
@@ -76,6 +78,7 @@ class EvaluateResult:
     requests: int
     seconds: float
     guidelines: GuidelineScores = field(default_factory=GuidelineScores)
+    aligned: dict = field(default_factory=dict)  # archetype -> AlignedScores
 
     @property
     def scored(self) -> int:
@@ -100,9 +103,10 @@ def self_judged(judge_lm_name: str, record_model: str) -> bool:
     return bool(judged) and name.split(":", 1)[0].split("@", 1)[0] == judged
 
 
-def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple[str, ...] = KINDS) -> EvaluateResult:
-    """`kinds`: dspy (the compiled judges, per archetype) and/or guidelines (MLflow's Guidelines scorer, per task
-    guideline)."""
+def evaluate(settings, dataset: str, experiment: str | None = None,
+             kinds: tuple[str, ...] = DEFAULT_KINDS) -> EvaluateResult:
+    """`kinds`: dspy (the compiled judges, per archetype), guidelines (MLflow's Guidelines scorer, per task
+    guideline) and/or aligned (MLflow make_judge judges aligned with `judges align`, per criterion)."""
     if bad := [k for k in kinds if k not in KINDS]:
         raise ConfigError(f"--kind: unknown judge kind {bad[0]!r}; choose from {', '.join(KINDS)}")
     quiet_dspy()
@@ -120,6 +124,15 @@ def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple
         by_arch[r.get("archetype") or "?"].append(r)
     # refuses stale judges before any work
     judges = {a: load_judge(settings, a, experiment) for a in sorted(by_arch)} if "dspy" in kinds else {}
+    aligned = {a: load_aligned(settings, a, experiment) for a in sorted(by_arch)} if "aligned" in kinds else {}
+    aligned_scores = {a: AlignedScores(criteria=sorted(j.data["criteria"])) for a, j in aligned.items()}
+    aligned_todo: dict[str, list] = defaultdict(list)
+    for a, j in aligned.items():
+        for r in by_arch[a]:
+            crits = pending_aligned(mlflow.get_trace(r["trace_id"]), a, j)
+            aligned_scores[a].skipped += len(j.data["criteria"]) - len(crits)
+            if crits:
+                aligned_todo[a].append((r, crits))
     started, results, requests = time.time(), {}, 0
     todo = {}
     guides, guide_todo = GuidelineScores(), []
@@ -147,8 +160,8 @@ def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple
             else:
                 pending.append(r)
         results[archetype], todo[archetype] = res, pending
-    if not any(todo.values()) and not guide_todo:
-        return EvaluateResult(dataset, results, 0, time.time() - started, guides)
+    if not any(todo.values()) and not guide_todo and not aligned_todo:
+        return EvaluateResult(dataset, results, 0, time.time() - started, guides, aligned_scores)
     from beyond_vibes.catalog import load_catalog
     from beyond_vibes.serving import serve_model
 
@@ -188,7 +201,12 @@ def evaluate(settings, dataset: str, experiment: str | None = None, kinds: tuple
                 verdicts = judge_guidelines(record, judge.open_proxy.base_url, judge.model_id, skip=done)
                 _write_guidelines(client, judge.name, record, verdicts, guides)
             requests += len([r for r in judge.open_proxy.records if r.is_completion])
-    return EvaluateResult(dataset, results, requests, time.time() - started, guides)
+        for a, work in aligned_todo.items():
+            judge = stack.enter_context(judge_lm(settings, aligned[a].rubric, served=served, experiment=experiment))
+            free = judge.open_proxy
+            requests += score_aligned(client, free.upstream_base_url, judge.model_id, free.api_key, aligned[a], work,
+                                      judge.name, aligned_scores[a])
+    return EvaluateResult(dataset, results, requests, time.time() - started, guides, aligned_scores)
 
 
 def _write_guidelines(client, judge_name: str, record: dict, verdicts, res: GuidelineScores) -> None:

@@ -1,5 +1,5 @@
 """Agreement with the labels per judge kind, side by side: the objective criteria (code) where a rubric criterion
-means the same thing, and the compiled DSPy judge (its held-out figures). The objective criteria are recomputed
+means the same thing, the compiled DSPy judge and the aligned MLflow make_judge judges (their held-out figures). The objective criteria are recomputed
 from each label's own record (checks, diff, final message) and the task's files at its base commit; a label on
 a 1-5 scale counts as "good" at 4 or more (the anchors put 3 at "partly"), a bool label as is.
 
@@ -141,3 +141,24 @@ def dspy_agreement(meta: dict | None) -> list[KindAgreement]:
 def guidelines_agreement() -> KindAgreement:
     return KindAgreement("mlflow Guidelines", "task guidelines", 0, None, [], None, {},
                          "not measured: no labels of the task guidelines yet")
+
+
+def aligned_agreement(settings, archetype: str) -> list[KindAgreement]:
+    """The aligned make_judge judges' held-out agreement, per criterion (as measured by `judges align`)."""
+    import json
+
+    from beyond_vibes.judges.aligned import aligned_path
+
+    path = aligned_path(settings.judges_dir, archetype)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if not data.get("criteria"):
+        return [KindAgreement("mlflow make_judge (aligned)", "all", 0, None, [], None, {}, "not aligned")]
+    out = []
+    for name, c in data["criteria"].items():
+        a = c["agreement"]["aligned"]
+        by = {src: (r["n"], r["exact"]) for src, r in (c["agreement"].get("by_source") or {}).items() if r}
+        out.append(KindAgreement("mlflow make_judge (aligned)", name, a["n"], a["exact"], a.get("exact_ci") or [],
+                                 a.get("majority_exact"), by,
+                                 f"held out; unaligned {c['agreement']['unaligned']['exact']:.2f}; judge LM "
+                                 f"{data.get('judge_lm')}; SIMBA, {c['train']} train"))
+    return out

@@ -200,6 +200,11 @@ class RecordingProxy(LoopbackServer):
         super().__init__()
 
     @property
+    def upstream_base_url(self) -> str:
+        """Where this proxy forwards to (another proxy in front of the same server can use it)."""
+        return f"{self.upstream_scheme}://{self.upstream_netloc}{self.upstream_prefix}"
+
+    @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
