@@ -248,7 +248,7 @@ def test_unknown_baseline_is_a_config_error(recorded, tmp_path):
     out = tmp_path / "reports"
     with pytest.raises(ConfigError, match=r"--baseline: nope:Q4_0 has no runs in experiment .*choose one of: .*qwen3-8b:Q8_0:cuda"):
         build_report(recorded, None, out, baseline="nope:Q4_0")
-    with pytest.raises(ConfigError, match="write model:quant or model:quant:engine"):
+    with pytest.raises(ConfigError, match="write model:quant, model:quant:engine or model:quant:engine#<config id>"):
         build_report(recorded, None, out, baseline="qwen3-8b")
     with pytest.raises(ConfigError, match="no experiment named"):
         build_report(recorded, "no-such-experiment-xyz", out)
@@ -489,3 +489,41 @@ def test_reproducibility_is_the_share_of_repeats_with_the_most_common_outcome():
     runs[2].metrics[N.M_CHECKS_PASSED] = 2
     assert repeat_consistency(runs) == 1.0
     assert repeat_consistency(runs[:1]) is None  # one run says nothing about consistency
+
+
+def _run(task: str, passed: bool, start: int, repeat: int | None = None, seed: str | None = "1", config_id: str = "",
+         identity: dict | None = None) -> SimRun:
+    params = {N.PARAM_SEED: seed} if seed is not None else {}
+    if identity is not None:
+        params[N.PARAM_CONFIG_IDENTITY] = json.dumps(identity)
+    return SimRun(run_id=f"r{start}", model="m", quant="Q4_0", engine="cpu", task=task, archetype="repo_maintenance",
+                  status="success" if passed else "failed", repeat=repeat, start_time=start, params=params,
+                  metrics={N.M_SUCCESS: float(passed)}, config_id=config_id)
+
+
+def test_pairs_hold_across_seeds_and_ad_hoc_runs_pair_by_start_order():
+    from beyond_vibes.report.compare import paired_outcomes
+
+    # Two plan seeds x two repeats: repeat numbering restarts per seed; four pairs, not two.
+    runs = [_run("t", i % 2 == 0, i, repeat=i % 2, seed=str(seed)) for i, seed in enumerate([7, 7, 8, 8])]
+    assert sorted(paired_outcomes(runs)) == ["t#seed 7#r0", "t#seed 7#r1", "t#seed 8#r0", "t#seed 8#r1"]
+    # Ad-hoc runs (no repeat index): each is its own pair, by start order, and a rerun of a repeat still replaces it.
+    adhoc = [_run("t", True, 3), _run("t", False, 1), _run("t", True, 2, repeat=0), _run("t", False, 5, repeat=0)]
+    assert paired_outcomes(adhoc) == {"t#seed 1#adhoc 0": False, "t#seed 1#adhoc 1": True, "t#seed 1#r0": False}
+
+
+def test_configurations_that_share_a_name_are_rows_of_their_own_naming_what_differs():
+    from beyond_vibes.report.aggregate import aggregate
+    from beyond_vibes.report.collect import Collected, config_label
+    from beyond_vibes.report.tables import variants_table
+
+    base = {"model": "m", "llama_build": "b100", "engine_flags": {"batch": 2048, "ctx": 4096}, "agent": "pi"}
+    other = {**base, "engine_flags": {"batch": 256, "ctx": 4096}}
+    runs = [_run("t", True, 1, 0, config_id="aaaaaa111", identity=base),
+            _run("t", False, 2, 0, config_id="bbbbbb222", identity=other),
+            _run("t", True, 3, 1, config_id="aaaaaa111", identity=base)]
+    agg = aggregate(Collected("e", runs, {}, {}, []), {})
+    assert [(config_label(g.config), g.n) for g in agg.by_config] == [("m:Q4_0:cpu#aaaaaa", 2), ("m:Q4_0:cpu#bbbbbb", 1)]
+    rows = variants_table(runs).rows
+    assert rows == [["m:Q4_0:cpu#aaaaaa", "2", "(the first recorded)"],
+                    ["m:Q4_0:cpu#bbbbbb", "1", "engine_flags.batch: 2048 -> 256"]]

@@ -239,3 +239,23 @@ def test_smoke_sweep_then_smoke_report_end_to_end(settings, tmp_path):
     results = json.loads((folder / "results.json").read_text())
     assert (folder / "index.html").stat().st_size > 10_000 and "smollm2-135m" in (folder / "report.md").read_text()
     assert [(r["model"], r["task"]) for r in results["runs"]] == [("smollm2-135m", "fix_failing_test")] * 2
+
+
+def test_two_engine_configs_are_two_report_rows_that_name_their_difference(settings, catalog_file, tmp_path):
+    """One model and quant under two engine configs: two configurations (config ids), never pooled, and the report
+    says what differs between them."""
+    from beyond_vibes.report import build_report
+    from beyond_vibes.report.collect import config_label
+
+    plan = write_plan(tmp_path, engine_configs=[None, "small-batch"])
+    out = cli(settings, str(plan), "--config", str(catalog_file))
+    assert out.returncode == 0, out.stderr
+    runs = sim_runs(settings)
+    assert len(runs) == 2 and len({r.data.tags[N.TAG_CONFIG_ID] for r in runs}) == 2
+    assert len({r.data.tags[N.TAG_SERVED_ID] for r in runs}) == 2
+    report = build_report(settings, None, tmp_path / "reports")
+    assert sorted(config_label(g.config)[:len("smol:Q4_0:cpu#")] for g in report.configs) == ["smol:Q4_0:cpu#"] * 2
+    md = report.report_md.read_text()
+    assert "Configurations that share a name" in md
+    [row] = [line for line in md.splitlines() if "engine_flags.batch" in line]
+    assert "-> 256" in row and "engine_flags.ubatch" in row

@@ -405,10 +405,13 @@ def report(experiment, baseline, filter_string, thresholds, roles_file, out, run
         r = build_report(get_settings(), experiment, Path(out), baseline=baseline, filter_string=filter_string,
                          thresholds=limits, roles_file=roles_file, run_ids=ids, tasks_per_month=tasks_per_month)
     drops = {c.candidate: c for c in r.comparisons if c.scope == "all"}
-    table = Table("model:quant:engine", "runs", "pass rate [95% CI]", "hard fail", "median TTFT s", "gen tok/s",
+    from beyond_vibes.report.collect import config_label
+
+    table = Table("configuration", "runs", "pass rate [95% CI]", "hard fail", "median TTFT s", "gen tok/s",
                   f"vs {r.baseline}" if r.baseline else "vs baseline")
     for g in r.configs:
-        label, c = ":".join(g.config), drops.get(":".join(g.config))
+        label = config_label(g.config)
+        c = drops.get(label)
         versus = "baseline" if label == r.baseline else (
             f"{c.drop_points:+.1f} pts, {c.lost}↓ {c.gained}↑, {c.decision}" if c and c.drop_points is not None else "")
         table.add_row(label, str(g.n), f"{g.pass_rate:.1%} [{g.ci_low:.1%}, {g.ci_high:.1%}]", f"{g.hard_failure_rate:.0%}",

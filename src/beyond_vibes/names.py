@@ -21,6 +21,8 @@ TAG_HOST = "bv.host"  # host and pid of the process writing a run: a run whose w
 TAG_PID = "bv.pid"
 TAG_SANDBOX = "bv.sandbox"  # what confined the agent, its setup and checks: bwrap, container or none
 TAG_REASON = "bv.reason"  # why a run is not a success, one line
+TAG_CONFIG_ID = "bv.config_id"  # identity.config_id: the report's comparison key
+TAG_SERVED_ID = "bv.served_id"  # identity.served_id: how the model was served (speed refs, quick evals)
 TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
 
 STATUS_SUCCESS = "success"
@@ -54,6 +56,7 @@ PARAM_PROMPT_VARS = "prompt_vars"
 PARAM_SANDBOX = "sandbox"  # the same as the tag, beside the other settings of the run
 PARAM_TOOLCHAIN = "toolchain"  # the agent toolchain (its lock's sha and Python version)
 PARAM_NETWORK = "agent_network"  # none, or packages (the package index)
+PARAM_CONFIG_IDENTITY = "config_identity"  # identity parts as JSON: what the ids hash
 
 # Metrics (DESIGN.md "Metrics").
 M_SUCCESS = "success"

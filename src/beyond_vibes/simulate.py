@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
 from beyond_vibes.checks import CheckResult, harness_problem, run_checks, run_setup
 from beyond_vibes.confinement import Sandbox, get_sandbox, toolchain_dir, toolchain_id, user_name
 from beyond_vibes.procs import deferred_signals, interrupt_reason
+from beyond_vibes.identity import config_parts, identity_param, identity_tags
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
 from beyond_vibes.materials import fetch_materials
@@ -40,7 +42,7 @@ class SimulateOptions:
     engine: EngineConfig | None = None  # overrides the model's own (Catalog.engine_for)
     engine_spec: EngineSpec | None = None  # where the engine comes from (Catalog.engine_spec)
     sandbox: str = "auto"  # what confines the agent, its setup and checks: auto (bwrap, else container), bwrap, container, none
-    repeat: int = 0
+    repeat: int | None = None  # a sweep's repeat index; None: an ad-hoc run (paired by start order)
     experiment: str | None = None
     keep_workspace: bool = False
     extra_tags: dict[str, str] = field(default_factory=dict)  # e.g. a sweep's bv.sweep and bv.cell_key
@@ -114,7 +116,7 @@ def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
                  sandbox, toolchain_id(toolchain_dir()))
 
 
-def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int, sandbox: str = "bwrap") -> str:
+def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int | str, sandbox: str = "bwrap") -> str:
     m = served.model
     return run_key(
         task=task.name, task_sha256=task.file_sha256, prompt=plan.prompt, repo_commit=commit, model=m.name,
@@ -147,15 +149,19 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
     tracking = tracking_worker(settings)  # the recording process opens the store meanwhile
     started = time.time()  # wall_s, the MLflow run and the trace all span workspace -> checks done
     with workspace(task, keep=opts.keep_workspace, sandbox=plan.sandbox) as ws:
-        key = simulation_key(task, served, plan, ws.commit, opts.repeat, plan.sandbox.name)
+        # An ad-hoc run is its own cell: two of them are two runs (curated apart), never one rerun.
+        key = simulation_key(task, served, plan, ws.commit,
+                             opts.repeat if opts.repeat is not None else f"adhoc-{uuid.uuid4().hex}", plan.sandbox.name)
         tags = {
             N.TAG_KIND: "simulation", N.TAG_TASK: task.name, N.TAG_ARCHETYPE: task.archetype.value, N.TAG_MODEL: model.name,
             N.TAG_FAMILY: model.family, N.TAG_QUANT: served.quant or "api", N.TAG_ENGINE: served.engine_name,
-            N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name, N.TAG_REPEAT: str(opts.repeat),
+            N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name,
             N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
             N.TAG_SANDBOX: plan.sandbox.name,
-            **owner_tags(), **opts.extra_tags,
+            **identity_tags(_identity(served, plan)), **owner_tags(), **opts.extra_tags,
         }
+        if opts.repeat is not None:
+            tags[N.TAG_REPEAT] = str(opts.repeat)
         params = _params(task, served, plan, ws, opts)
         run_name = f"{model.name}:{served.quant or 'api'} · {task.name}"
         # The recording process works with this run's settings (its experiment) and our secrets to redact.
@@ -189,7 +195,12 @@ def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: S
         N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
         N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
         N.PARAM_SANDBOX: plan.sandbox.name, N.PARAM_TOOLCHAIN: plan.toolchain, N.PARAM_NETWORK: task.network,
+        N.PARAM_CONFIG_IDENTITY: identity_param(_identity(served, plan)),
     }
+
+
+def _identity(served: ServedModel, plan: _Plan) -> dict:
+    return config_parts(served, plan.agent.name, plan.agent_version, plan.max_turns)
 
 
 def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict[str, str], started: float, finish):

@@ -88,9 +88,11 @@ class GroupStats:
     # checks passed). Absent with fewer than 2 repeats: one run says nothing about consistency.
     repeat_consistency: float | None = None
 
+    config_id: str = ""
+
     @property
     def config(self) -> Config:
-        return (self.model, self.quant, self.engine)
+        return (self.model, self.quant, self.engine, self.config_id)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -178,15 +180,15 @@ def _family(runs: list[SimRun]) -> str:
     return statistics.mode(families) if families else runs[0].model
 
 
-def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[Config, SpeedRef],
+def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tuple[str, str, str], SpeedRef],
               judges: dict[str, JudgeInfo], tasks_per_month: int = DEFAULT_TASKS_PER_MONTH,
               task: str | None = None, archetype: str | None = None) -> GroupStats:
     """Statistics of one non-empty group of runs of one configuration."""
-    model, quant, engine = runs[0].config
+    model, quant, engine, config_id = runs[0].config
     n, passes = len(runs), sum(r.passed for r in runs)
     low, high = wilson_interval(passes, n)
     hard = sum(r.hard_failure for r in runs)
-    ref = speed.get(runs[0].config)
+    ref = speed.get(runs[0].config[:3])
     linked = [servers[sid] for sid in {r.server_id for r in runs if r.server_id} if sid in servers]
     # Load time belongs to the served model: one value per server (a run's own load_s only when its server is unknown).
     loads = [s.metrics[N.M_LOAD_S] for s in linked if N.M_LOAD_S in s.metrics]
@@ -202,7 +204,7 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[Con
     agreement = {a: {"kappa": judges[a].kappa, "exact": judges[a].exact, "version": judges[a].version}
                  for a in archetypes if a in judges and judges[a].kappa is not None}
     return GroupStats(
-        model=model, quant=quant, engine=engine, family=_family(runs), task=task, archetype=archetype, n=n,
+        model=model, quant=quant, engine=engine, config_id=config_id, family=_family(runs), task=task, archetype=archetype, n=n,
         passes=passes, pass_rate=passes / n, ci_low=low, ci_high=high, pass_at_k=pass_at_k_over_tasks(runs),
         hard_failures=hard, hard_failure_rate=hard / n, tasks=len({r.task for r in runs}),
         ttft_s_median=_median(_values(runs, N.M_TTFT_S)), prompt_tps_median=_median(_values(runs, N.M_PROMPT_TPS)),
@@ -248,8 +250,8 @@ def aggregate(data: Collected, judges: dict[str, JudgeInfo], tasks_per_month: in
     args = (data.servers, data.speed, judges, tasks_per_month)
     return Aggregates(
         by_config=[summarise(rs, *args) for rs in grouped(data.sims, lambda r: r.config).values()],
-        by_archetype=[summarise(rs, *args, archetype=k[3]) for k, rs in
+        by_archetype=[summarise(rs, *args, archetype=k[4]) for k, rs in
                       grouped(data.sims, lambda r: (*r.config, r.archetype)).items()],
-        by_task=[summarise(rs, *args, task=k[3], archetype=rs[0].archetype) for k, rs in
+        by_task=[summarise(rs, *args, task=k[4], archetype=rs[0].archetype) for k, rs in
                  grouped(data.sims, lambda r: (*r.config, r.task)).items()],
     )

@@ -49,7 +49,7 @@ def build_report(settings, experiment: str | None, out_dir: Path | str, baseline
     """Write `<out_dir>/<YYYY-MM-DD>/` (index.html, report.md, results.json, promotion.md with roles) from the
     tracking store. `run_ids` restricts the report to those simulation runs (a sweep's own)."""
     from beyond_vibes.report.aggregate import aggregate
-    from beyond_vibes.report.collect import collect
+    from beyond_vibes.report.collect import collect, config_label
     from beyond_vibes.report.compare import compare_sims, parse_ref, require
     from beyond_vibes.report.data import ReportData
     from beyond_vibes.report.environment import environment
@@ -79,11 +79,11 @@ def build_report(settings, experiment: str | None, out_dir: Path | str, baseline
                         thresholds=thresholds, tasks_per_month=tasks_per_month, collected=data,
                         aggregates=aggregate(data, judges, tasks_per_month), judges=judges)
     if ref is not None:
-        base = require(ref, {r.config for r in data.sims} | {q.config for q in data.quick_evals}, experiment)
-        report.baseline = ":".join(base)
+        base = require(ref, {r.config for r in data.sims} or {q.config for q in data.quick_evals}, experiment)
+        report.baseline = config_label(base)
         per_arch = roles.archetype_thresholds() if roles else None
         report.comparisons = compare_sims(data.sims, base, thresholds, per_arch)
-        quick_ref = ref if ref.engine else parse_ref(report.baseline)
+        quick_ref = parse_ref(":".join(base[:3]))  # quick evals carry no config id: the same model:quant:engine
         report.quick_comparisons = compare_quick_evals(data.quick_evals, quick_ref, thresholds) or \
             compare_quick_evals(data.quick_evals, ref, thresholds)
     report.quick_evals = [summarise(q) for q in data.quick_evals]

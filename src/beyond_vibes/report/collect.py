@@ -19,14 +19,19 @@ from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.redact import safe_uri
 
-Config = tuple[str, str, str]  # (model, quant, engine): one served configuration, the unit of comparison
+# (model, quant, engine, config id): one configuration, the unit of comparison. The config id (beyond_vibes.identity)
+# hashes everything else that can change an outcome (build, flags, template, sampling, agent, turns); runs recorded
+# before it existed have "".
+Config = tuple[str, str, str, str]
 
 QUICK_EVAL_ITEMS = "quick_eval_items.json"  # beyond_vibes.quick_eval.run.ITEMS_TABLE (not imported: heavy)
 PAGE = 1000
 
 
-def config_label(config: Config) -> str:
-    return ":".join(config)
+def config_label(config: tuple) -> str:
+    """model:quant:engine, then #<config id, 6 characters> when the configuration has one."""
+    name = ":".join(config[:3])
+    return f"{name}#{config[3][:6]}" if len(config) > 3 and config[3] else name
 
 
 @dataclass
@@ -49,10 +54,19 @@ class SimRun:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    config_id: str = ""
 
     @property
     def config(self) -> Config:
-        return (self.model, self.quant, self.engine)
+        return (self.model, self.quant, self.engine, self.config_id)
+
+    @property
+    def identity(self) -> dict:
+        """The configuration's parts (what its config id hashes); {} for a run recorded before they were."""
+        try:
+            return json.loads(self.params.get(N.PARAM_CONFIG_IDENTITY) or "{}")
+        except ValueError:
+            return {}
 
     @property
     def passed(self) -> bool:
@@ -74,6 +88,7 @@ class SimRun:
         return {"run_id": self.run_id, "model": self.model, "quant": self.quant, "engine": self.engine,
                 "family": self.family, "runtime": self.runtime, "provider": self.provider, "task": self.task,
                 "archetype": self.archetype, "repeat": self.repeat, "status": self.status, "passed": self.passed,
+                "config_id": self.config_id or None,
                 "server_id": self.server_id or None, "start_time": self.start_time, "metrics": self.metrics,
                 "params": self.params}
 
@@ -108,7 +123,7 @@ class QuickEvalRun:
 
     @property
     def config(self) -> Config:
-        return (self.model, self.quant, self.engine)
+        return (self.model, self.quant, self.engine, "")
 
     def outcomes(self) -> dict[str, bool]:
         """Item id -> passed, for scored items only (passed None = the request failed, not a wrong answer)."""
@@ -121,7 +136,7 @@ class Collected:
     experiment: str
     sims: list[SimRun]
     servers: dict[str, ServerRun]
-    speed: dict[Config, SpeedRef]
+    speed: dict[tuple[str, str, str], SpeedRef]  # (model, quant, engine) -> the latest llama-bench
     quick_evals: list[QuickEvalRun]
     skipped_unfinished: int = 0  # runs with no bv.status yet (still running, or a writer that died)
     missing_run_ids: list[str] = field(default_factory=list)
@@ -161,7 +176,7 @@ def _sim(run) -> SimRun | None:
                   provider=t.get(N.TAG_PROVIDER, ""), repeat=_int(t.get(N.TAG_REPEAT)),
                   server_id=t.get(N.TAG_SERVER_ID, ""), start_time=run.info.start_time or 0,
                   metrics=dict(run.data.metrics), params=dict(run.data.params),
-                  tags={k: v for k, v in t.items() if k.startswith("bv.")})
+                  tags={k: v for k, v in t.items() if k.startswith("bv.")}, config_id=t.get(N.TAG_CONFIG_ID, ""))
 
 
 def simulations(client, exp_id: str, filter_string: str | None, run_ids: Iterable[str] | None) -> tuple[list[SimRun], int, list[str]]:
@@ -199,11 +214,11 @@ def servers(client, experiment: str) -> dict[str, ServerRun]:
     return out
 
 
-def speed_refs(client, experiment: str) -> dict[Config, SpeedRef]:
+def speed_refs(client, experiment: str) -> dict[tuple[str, str, str], SpeedRef]:
     exp_id = _side_experiment(client, f"{experiment}-speed")
     if exp_id is None:
         return {}
-    out: dict[Config, SpeedRef] = {}
+    out: dict[tuple[str, str, str], SpeedRef] = {}
     # Oldest first, so the latest measurement of a configuration wins.
     for run in sorted(_search(client, exp_id, f"tags.`{N.TAG_KIND}` = 'speed'"), key=lambda r: r.info.start_time or 0):
         t = run.data.tags
@@ -265,7 +280,7 @@ def collect(settings, experiment: str, filter_string: str | None = None, run_ids
     qe = quick_evals(client, experiment)
     if sims and (filter_string or run_ids is not None):
         # A restricted report shows the quick evals of the configurations it covers, not the whole store's.
-        configs = {s.config for s in sims}
-        qe = [q for q in qe if q.config in configs or (q.model, q.quant) in {c[:2] for c in configs}]
+        configs = {s.config[:3] for s in sims}
+        qe = [q for q in qe if q.config[:3] in configs or (q.model, q.quant) in {c[:2] for c in configs}]
     return Collected(experiment, sims, servers(client, experiment), speed_refs(client, experiment), qe,
                      unfinished, missing)

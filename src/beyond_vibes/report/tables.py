@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from beyond_vibes.report.aggregate import TCO_FORMULA, GroupStats
+from beyond_vibes.report.collect import config_label
 from beyond_vibes.report.compare import Comparison
 from beyond_vibes.report.data import ReportData
 from beyond_vibes.report.promote import RoleDecision
@@ -66,10 +67,10 @@ def _pain(g: GroupStats) -> str:
 
 
 def summary_table(groups: list[GroupStats]) -> Table:
-    headers = ["model:quant:engine", "family", "runs", "tasks", "pass rate [95% CI]", "pass@k (avg over tasks)",
+    headers = ["configuration (model:quant:engine#id)", "family", "runs", "tasks", "pass rate [95% CI]", "pass@k (avg over tasks)",
                "hard failures", "median TTFT (s)", "prompt tok/s (pp512 ref)", "gen tok/s (tg128 ref)",
                "peak VRAM (MB)", "load (s)", "mean tokens/task", "cost/task", "TCO 12 months", "review pain"]
-    rows = [[":".join(g.config), g.family, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g),
+    rows = [[config_label(g.config), g.family, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g),
              f"{g.hard_failures} ({pct(g.hard_failure_rate)})", num(g.ttft_s_median, ".3f"),
              with_ref(g.prompt_tps_median, g.speed_pp512_tps, "pp512"), with_ref(g.gen_tps_median, g.speed_tg128_tps, "tg128"),
              num(g.peak_vram_mb, ".0f"), num(g.load_s_median, ".2f"), num(g.tokens_mean, ".0f"), money(g.cost_per_task),
@@ -89,7 +90,7 @@ def _agreement_cell(g: GroupStats) -> str:
 def archetype_table(groups: list[GroupStats]) -> Table:
     headers = ["model:quant:engine", "archetype", "runs", "tasks", "pass rate [95% CI]", "pass@k", "hard failures",
                "judge scores (mean [95% bootstrap CI])", "judge agreement (held-out)"]
-    rows = [[":".join(g.config), g.archetype or NA, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high),
+    rows = [[config_label(g.config), g.archetype or NA, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high),
              pass_at_k(g), f"{g.hard_failures} ({pct(g.hard_failure_rate)})", _judges_cell(g), _agreement_cell(g)]
             for g in groups]
     return Table(headers, rows)
@@ -98,7 +99,7 @@ def archetype_table(groups: list[GroupStats]) -> Table:
 def task_table(groups: list[GroupStats]) -> Table:
     headers = ["model:quant:engine", "task", "archetype", "runs", "passes", "pass rate [95% CI]", "pass@k",
                "hard failures", "same outcome across repeats", "median TTFT (s)", "gen tok/s", "mean tokens", "cost/task"]
-    rows = [[":".join(g.config), g.task or NA, g.archetype or NA, str(g.n), str(g.passes),
+    rows = [[config_label(g.config), g.task or NA, g.archetype or NA, str(g.n), str(g.passes),
              ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g), str(g.hard_failures), pct(g.repeat_consistency, 0),
              num(g.ttft_s_median, ".3f"), num(g.gen_tps_median), num(g.tokens_mean, ".0f"), money(g.cost_per_task)]
             for g in groups]
@@ -117,7 +118,7 @@ def judge_table(data: ReportData) -> Table:
                                               f"untrusted criterion ({info.trust})" if info else "untrusted: no compiled judge")
             if not trusted:
                 muted.add(len(rows))
-            rows.append([":".join(g.config), g.archetype or NA, c, f"{s.mean:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]",
+            rows.append([config_label(g.config), g.archetype or NA, c, f"{s.mean:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]",
                          str(s.n), (info.version if info else None) or NA, num(info.kappa if info else None, ".2f"),
                          pct(info.exact if info else None, 0), why])
     return Table(headers, rows, muted=muted)
@@ -206,6 +207,31 @@ def _env_rows(env: dict) -> list[list[str]]:
     return rows
 
 
+def variants_table(sims) -> Table:
+    """Configurations that share a model:quant:engine name but differ in something else (build, flags, template,
+    sampling, agent, turns): one row each, with what differs from the first of its name. Never pooled."""
+    from collections import defaultdict
+
+    from beyond_vibes.identity import differences
+
+    by_name: dict[tuple, dict[str, object]] = defaultdict(dict)
+    counts: dict[tuple, int] = defaultdict(int)
+    for r in sorted(sims, key=lambda r: r.start_time):
+        by_name[r.config[:3]].setdefault(r.config_id, r)
+        counts[r.config] += 1
+    rows = []
+    for name, variants in sorted(by_name.items()):
+        if len(variants) < 2:
+            continue
+        first = next(iter(variants.values()))
+        for cid, run in variants.items():
+            diff = "; ".join(differences(first.identity, run.identity)) if run is not first else "(the first recorded)"
+            if run is not first and not (first.identity and run.identity):
+                diff = "not recorded (a run from before configuration identities)"
+            rows.append([config_label(run.config), str(counts[run.config]), diff or "nothing recorded differs"])
+    return Table(["configuration", "runs", "differs from the first of its name in"], rows)
+
+
 def sections(data: ReportData) -> list[Section]:
     agg = data.aggregates
     c = data.collected
@@ -222,6 +248,12 @@ def sections(data: ReportData) -> list[Section]:
                     f"{TCO_FORMULA}, with {data.tasks_per_month} tasks per month; n/a where no cost was logged "
                     "(a local model: hardware and power are not priced here)."],
                    [summary_table(agg.by_config)] if agg.by_config else [], None if agg.by_config else NONE_RECORDED)]
+    variants = variants_table(c.sims)
+    if variants.rows:
+        out.append(Section("Configurations that share a name", "configurations",
+                           ["A row is one configuration: its id (after #) hashes the model file, quant, engine, runtime, "
+                            "llama.cpp build, engine flags, chat template, sampling, agent and turn limit. Runs that "
+                            "differ in any of them are never pooled; here is what differs."], [variants], None))
     out.append(Section("Per archetype", "archetypes", [], [archetype_table(agg.by_archetype)] if agg.by_archetype else [],
                        None if agg.by_archetype else NONE_RECORDED))
     out.append(Section("Per task", "tasks", [], [task_table(agg.by_task)] if agg.by_task else [],
@@ -236,7 +268,7 @@ def sections(data: ReportData) -> list[Section]:
                        [jt] if jt.rows else [], None if jt.rows else NONE_RECORDED))
     if data.baseline:
         out.append(Section(f"Against the baseline {data.baseline}", "baseline",
-                           ["Paired by (task, repeat). Drop in points over the paired runs; decision: < "
+                           ["Paired by (task, seed, repeat; ad-hoc runs by start order). Drop in points over the paired runs; decision: < "
                             f"{data.thresholds.ship:g} ship, < {data.thresholds.acceptable:g} acceptable, <= "
                             f"{data.thresholds.marginal:g} marginal, else too high (per-archetype rows use the roles "
                             "file's thresholds when it sets them). McNemar: exact two-sided test on the discordant "
