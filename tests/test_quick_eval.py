@@ -7,6 +7,7 @@ import ast
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -307,6 +308,26 @@ def test_scored_items_are_reused_and_only_new_ones_are_asked(settings, tmp_path,
     write_set(tmp_path / "evals", "arith", ARITH[:4], system_prompt="Reply with the number only.")  # asked otherwise
     changed = run()
     assert changed.requests == 4 and changed.metrics["n_reused"] == 0
+    # Another llama.cpp build (the same binary with one byte more: another sha256) re-uses nothing, then everything.
+    rebuilt = tmp_path / "llama-server-rebuilt"
+    shutil.copy2(settings.find_llama_server(), rebuilt)
+    with rebuilt.open("ab") as f:
+        f.write(b"\0")
+    settings = settings.model_copy(update={"llama_server_bin": rebuilt})
+    on_rebuilt = run()
+    assert on_rebuilt.requests == 4 and on_rebuilt.metrics["n_reused"] == 0
+    assert run().requests == 0
+    # Another chat template: asked again.
+    template = tmp_path / "chatml.jinja"
+    template.write_text("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                        "<|im_start|>assistant\n")
+    data = yaml.safe_load(catalog_file.read_text())
+    data["models"][0]["chat_template"] = str(template)
+    catalog_file.write_text(yaml.safe_dump(data))
+    catalog = load_catalog(catalog_file)
+    model, quant = catalog.choose("smol", "Q8_0")
+    with_template = run()
+    assert with_template.requests == 4 and with_template.metrics["n_reused"] == 0
 
 
 @pytest.mark.integration

@@ -3,6 +3,7 @@ sweep process (none lost, none duplicated), on real llama-server + pi + MLflow."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -259,3 +260,31 @@ def test_two_engine_configs_are_two_report_rows_that_name_their_difference(setti
     assert "Configurations that share a name" in md
     [row] = [line for line in md.splitlines() if "engine_flags.batch" in line]
     assert "-> 256" in row and "engine_flags.ubatch" in row
+
+
+def test_a_group_whose_server_does_not_start_records_an_error_run_per_cell_and_the_sweep_goes_on(
+        settings, catalog_file, tmp_path):
+    from beyond_vibes.report import build_report
+
+    data = yaml.safe_load(catalog_file.read_text())
+    data["engine_configs"]["bad-flag"] = {"extra_args": ["--no-such-flag"]}
+    catalog_file.write_text(yaml.safe_dump(data))
+    plan = write_plan(tmp_path, engine_configs=["bad-flag", None], repeats=2)
+    out = cli(settings, str(plan), "--config", str(catalog_file))
+    assert out.returncode == 0, out.stderr
+    assert "server did not start" in out.stdout and "[4/4]" in out.stdout
+    runs = sim_runs(settings)
+    failed = [r for r in runs if r.data.tags[N.TAG_STATUS] == "error"]
+    assert len(runs) == 4 and len(failed) == 2 and all(r.info.status == "FINISHED" or r.info.status == "FAILED" for r in runs)
+    for r in failed:
+        assert r.info.status == "FAILED" and "did not start" in r.data.tags[N.TAG_REASON]
+        assert json.loads(r.data.params["engine_flags"])["extra_args"] == ["--no-such-flag"]
+    assert {r.data.tags[N.TAG_REPEAT] for r in failed} == {"0", "1"}
+    from mlflow import MlflowClient
+
+    log = MlflowClient(settings.tracking_uri).download_artifacts(failed[0].info.run_id, N.A_SERVER_LOG, str(tmp_path))
+    assert "no-such-flag" in Path(log).read_text()
+    report = build_report(settings, None, tmp_path / "reports")
+    hard = sorted((g.hard_failures, g.n) for g in report.configs)
+    assert (2, 2) in hard and len(report.configs) == 2  # the failed configuration is a row with its failures
+    assert our_processes() == []

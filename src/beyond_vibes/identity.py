@@ -23,17 +23,28 @@ def _hash(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:ID_CHARS]
 
 
-def served_parts(served) -> dict:
-    """The served model's parts (a `serving.ServedModel`)."""
-    m, server = served.model, served.server
-    local = m.is_local
-    return {"model": m.name, "model_sha256": served.resolved.sha256 or None, "quant": served.quant or "api",
-            "engine": served.engine_name, "runtime": served.runtime,
-            "llama_build": server.build if local else None, "image": server.image,
-            "engine_flags": served.engine.flags() if local else {"base_url": m.base_url, "model_id": m.model_id},
-            "chat_template_sha256": served.chat_template_sha256,
+def planned_parts(model, quant: str | None, model_sha256: str | None, engine, build: str | None, image: str | None,
+                  chat_template_sha256: str | None) -> dict:
+    """The parts of a configuration as planned (before, or without, a server: a group whose server did not start)."""
+    local = model.is_local
+    return {"model": model.name, "model_sha256": model_sha256 or None, "quant": quant or "api",
+            "engine": engine.engine.value if local else "api", "runtime": engine.runtime if local else "api",
+            "llama_build": build if local else None, "image": image,
+            "engine_flags": engine.flags() if local else {"base_url": model.base_url, "model_id": model.model_id},
+            "chat_template_sha256": chat_template_sha256,
             # The seed is a draw, not a configuration: runs that differ only in it pair up (task, seed, repeat).
-            "sampling": {k: v for k, v in m.sampling.model_dump(mode="json").items() if k != "seed"}}
+            "sampling": {k: v for k, v in model.sampling.model_dump(mode="json").items() if k != "seed"}}
+
+
+def served_parts(served) -> dict:
+    """The served model's parts (a `serving.ServedModel`). The build is the binary's (`--version` and sha256, known
+    before serving, so a group that failed to start has the same id), or for a container the image digest."""
+    server = served.server
+    parts = planned_parts(served.model, served.quant, served.resolved.sha256, served.engine,
+                          server.binary if server.binary else None, server.image, served.chat_template_sha256)
+    if served.model.is_local:
+        parts["engine"], parts["runtime"] = served.engine_name, served.runtime
+    return parts
 
 
 def config_parts(served, agent: str, agent_version: str, max_turns: int) -> dict:
@@ -83,3 +94,14 @@ def differences(a: dict, b: dict) -> list[str]:
 def _short(v) -> str:
     text = "absent" if v is None else (v if isinstance(v, str) else json.dumps(v, sort_keys=True))
     return text if len(text) <= 40 else text[:16] + "…" + text[-8:]
+
+
+def engine_build(settings, engine, spec) -> str:
+    """The build that will serve `engine`, known before anything starts (a quick eval's re-use key and a sweep
+    cell's key need it): the process runtime's llama-server (`--version` and sha256), or the container image as
+    the engine spec names it."""
+    if engine.runtime == "container":
+        return f"image:{spec.image if spec is not None and spec.image else 'default'}"
+    from beyond_vibes.runtime.process import ProcessRuntime, binary_build
+
+    return binary_build(ProcessRuntime(settings).binary(engine, spec))

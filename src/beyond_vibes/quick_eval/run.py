@@ -80,9 +80,14 @@ def eval_sampling(model: Model, s: EvalSet) -> Sampling:
                     max_tokens=s.max_tokens)
 
 
-def eval_key(model_sha256: str, engine: EngineConfig, sampling: Sampling, s: EvalSet) -> str:
+def eval_key(model_sha256: str, engine: EngineConfig, sampling: Sampling, s: EvalSet, build: str = "",
+             chat_template_sha256: str | None = None) -> str:
+    """What makes two quick evals' answers interchangeable: the model file, the engine flags (the slot count
+    included: llama.cpp's batched decoding is not bit-reproducible across slot counts), the llama.cpp build, the
+    chat template, the sampling and the set. A changed build or template asks every item again."""
     data = {"model_sha256": model_sha256, "engine": engine.flags(), "sampling": sampling.model_dump(mode="json"),
-            "set": s.name, "set_fingerprint": s.fingerprint()}
+            "set": s.name, "set_fingerprint": s.fingerprint(), "build": build,
+            "chat_template_sha256": chat_template_sha256}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -246,7 +251,9 @@ class QuickEvalPlan:
 def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: EngineConfig, spec: EngineSpec,
                    sets: list[tuple[EvalSet, list[Item]]], models_dir: Path | None = None, experiment: str | None = None,
                    progress: Callable[[str, int, int], None] = lambda name, done, total: None) -> list[SetRun]:
+    from beyond_vibes.identity import engine_build
     from beyond_vibes.serving import preflight
+    from beyond_vibes.store import sha256_file
 
     for s, _ in sets:
         if s.scorer not in SCORERS and s.scorer != "judge":
@@ -259,8 +266,10 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
             load_judge(settings, s.judge.value, experiment)
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
     plan = QuickEvalPlan(model, quant, engine, spec, sets, resolved.sha256)
+    build = engine_build(settings, engine, spec) if model.is_local else f"api:{model.base_url}"
+    template = sha256_file(resolved.chat_template) if resolved.chat_template else None
     for s, _ in sets:
-        plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s)
+        plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s, build, template)
         plan.known[s.name] = previous_results(settings, plan.keys[s.name], exp)
     pending = {s.name: plan.todo(s, items) for s, items in sets}
     fresh: dict[str, tuple[list[ItemResult], int, float]] = {}

@@ -31,6 +31,7 @@ class Server:
     pid: int | None = None
     parallel: int = 1  # requests the server decodes at once
     image: str | None = None  # the container image (by digest) that serves, for the container runtime
+    binary: str | None = None  # the process runtime's llama-server: `--version` and sha256 (runtime.process.binary_build)
     memory: MemorySampler | None = None  # peak RSS/VRAM of the server's processes (None: not measurable)
     # Set when the server dies on its own; `failure()` says how ("llama-server exited with signal 9 (SIGKILL)").
     dead: threading.Event = field(default_factory=threading.Event)

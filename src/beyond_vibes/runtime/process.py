@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import signal
@@ -57,6 +58,30 @@ def list_devices(binary: str) -> tuple[str, ...]:
         return ()
     return tuple(line.strip() for line in (out.stdout + out.stderr).splitlines()
                  if re.match(r"^\s+\w+\d+:", line))
+
+
+def binary_build(binary: Path) -> str:
+    """The llama.cpp build a binary is, known before it serves: its `--version` line and its sha256 (two builds
+    of one version, or a rebuilt binary, differ in the hash)."""
+    st = Path(binary).stat()
+    return _binary_build(str(binary), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _binary_build(path: str, mtime_ns: int, size: int) -> str:
+    import hashlib
+
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, env=scrubbed_environ())
+        text = out.stdout + out.stderr
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    version = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("version:")), "unknown")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{version} sha256:{digest.hexdigest()[:16]}"
 
 
 def exit_description(name: str, returncode: int) -> str:
@@ -146,7 +171,7 @@ class ProcessRuntime:
             _, props = get_json(f"{base}/props")
             server = Server(
                 base_url=f"{base}/v1", model_id=model.model.name, runtime=self.name,
-                engine=engine.engine.value, build=build_info(props), load_s=load_s,
+                engine=engine.engine.value, build=build_info(props), load_s=load_s, binary=binary_build(binary),
                 engine_args=cmd[1:], log_path=log_path, pid=proc.pid, parallel=engine.parallel,
             )
 

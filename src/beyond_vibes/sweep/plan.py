@@ -112,10 +112,13 @@ def resolved_sandbox(name: str) -> str:
 
 
 def cell_key(task: Task, prompt: str, model: Model, quant: str | None, model_sha256: str, engine: EngineConfig,
-             seed: int | None, plan: SweepPlan, agent_version: str, repeat: int) -> str:
+             seed: int | None, plan: SweepPlan, agent_version: str, repeat: int, build: str = "",
+             chat_template_sha256: str | None = None) -> str:
+    """Everything known before serving; a rebuilt llama-server (another build) or a changed chat template is a new
+    cell, not "done"."""
     sampling = model.sampling.model_dump(mode="json") | ({"seed": seed} if seed is not None else {})
     return run_key(kind="sweep-cell", task=task.name, task_sha256=task.file_sha256, prompt=prompt, model=model.name,
-                   quant=quant, model_sha256=model_sha256,
+                   quant=quant, model_sha256=model_sha256, build=build, chat_template_sha256=chat_template_sha256,
                    engine=engine.flags() if model.is_local else {"base_url": model.base_url, "model_id": model.model_id},
                    sampling=sampling, max_turns=plan.max_turns or task.max_turns,
                    timeout_s=float(plan.timeout_s or task.timeout_s), agent=plan.agent, agent_version=agent_version,
@@ -125,7 +128,9 @@ def cell_key(task: Task, prompt: str, model: Model, quant: str | None, model_sha
 def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -> list[Group]:
     """The plan's groups and cells; a bad name anywhere is one ConfigError naming the plan file and field."""
     from beyond_vibes.agents import get_agent
+    from beyond_vibes.identity import engine_build
     from beyond_vibes.serving import preflight
+    from beyond_vibes.store import sha256_file
 
     tasks = plan_tasks(plan, settings, where)
     prompts = {}
@@ -161,11 +166,13 @@ def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -
                     spec = catalog.engine_spec(engine.engine)
                     resolved = preflight(model, q, settings, models_dir, None, engine, spec)
                     group = Group(model, q, engine, spec, resolved.sha256 or "")
+                    build = engine_build(settings, engine, spec) if model.is_local else ""
+                    template = sha256_file(resolved.chat_template) if resolved.chat_template else None
                     for t in tasks:
                         for seed in plan.seeds or [None]:
                             for r in range(plan.repeats):
                                 key = cell_key(t, prompts[t.name], model, q, group.model_sha256, engine, seed, plan,
-                                               agent_version, r)
+                                               agent_version, r, build, template)
                                 group.cells.append(Cell(t, r, seed, key))
                     groups.append(group)
     return groups

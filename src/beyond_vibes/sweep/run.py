@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +73,24 @@ def run_group(settings: Settings, plan: SweepPlan, group: Group, cells: list[Cel
     from beyond_vibes.serving import serve_model
     from beyond_vibes.simulate import SimulateOptions, run_simulation
 
+    from beyond_vibes.errors import SimulationError
+
     outcomes: list[CellOutcome] = []
-    with serve_model(group.model, group.quant, settings, group.engine, models_dir, experiment=experiment,
-                     spec=group.spec) as served:
+    with ExitStack() as stack:
+        try:
+            served = stack.enter_context(serve_model(group.model, group.quant, settings, group.engine, models_dir,
+                                                     experiment=experiment, spec=group.spec))
+        except SimulationError as e:  # the server did not start: a hard failure of this configuration, per cell
+            from beyond_vibes.sweep.failed import record_start_failure
+
+            for cell in cells:
+                run_id = record_start_failure(settings, plan, group, cell, experiment, models_dir, str(e))
+                out = CellOutcome(group.label, cell.label, cell.key, N.STATUS_ERROR, run_id,
+                                  f"server did not start: {str(e).splitlines()[0][:200]}")
+                on_cell(out)
+                outcomes.append(out)
+            return outcomes
+
         def one(cell: Cell) -> CellOutcome:
             this = served
             if cell.seed is not None:  # the seed is the model's sampling seed: the proxy pins it per request
