@@ -17,7 +17,7 @@ from beyond_vibes.errors import ConfigError
 from beyond_vibes.report import build_report
 from beyond_vibes.report.collect import SimRun
 from beyond_vibes.report.promote import RolesFile, load_roles, promote
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Thresholds
 from beyond_vibes.tracking import tracking_client
 
 S, F, E, T = N.STATUS_SUCCESS, N.STATUS_FAILED, N.STATUS_ERROR, N.STATUS_TIMEOUT
@@ -134,14 +134,15 @@ def test_statistics_by_hand(recorded, tmp_path):
     a = _by(cfg, model="qwen3-8b", quant="Q8_0")
     b = _by(cfg, model="qwen3-8b", quant="Q4_K_M")
     d = _by(cfg, model="gpt-4o-mini")
-    # A: 5 of 6. Wilson, z² = 3.841459: denom = 1 + z²/6 = 1.640243; center = (5/6 + z²/12)/denom = 1.153455/1.640243
-    # = 0.703221; half = 1.959964·sqrt((5/6)(1/6)/6 + z²/144)/denom = 1.959964·0.223215/1.640243 = 0.266724.
+    # A: 5 of 6 over 2 tasks x 3 repeats: clustered by task. Task passes 3 and 2 of 3; p = 5/6; residuals 3 - 2.5 and
+    # 2 - 2.5; SE = sqrt(2/1 · 0.5)/6 = 0.1667; t(0.975, 1 df) = 12.706 -> ±2.12: [0, 1]. Two tasks say little,
+    # whatever the repeats (Wilson over 6 "independent" runs would claim [0.4365, 0.9699]).
     assert (a["n"], a["passes"], a["pass_rate"]) == (6, 5, pytest.approx(5 / 6))
-    assert a["ci_low"] == pytest.approx(0.4365, abs=5e-5) and a["ci_high"] == pytest.approx(0.9699, abs=5e-5)
-    # B: 3 of 6: center = (0.5 + 0.320122)/1.640243 = 0.5; half = 1.959964·sqrt(0.25/6 + z²/144)/denom = 0.312383.
-    assert b["pass_rate"] == 0.5
-    assert b["ci_low"] == pytest.approx(0.1876, abs=5e-5) and b["ci_high"] == pytest.approx(0.8124, abs=5e-5)
-    # D: 6 of 6: center = (1 + 0.320122)/1.640243 = 0.804834; half = z·sqrt(z²/144)/denom = 0.195168 -> (0.6097, 1).
+    assert (a["ci_low"], a["ci_high"], a["ci_method"]) == (0.0, 1.0, "clustered by task")
+    # B: 3 of 6, tasks 2 and 1 of 3: the same residuals, the same [0, 1].
+    assert b["pass_rate"] == 0.5 and (b["ci_low"], b["ci_high"]) == (0.0, 1.0)
+    # D: 6 of 6: every task the same rate, SE 0, so Wilson over the 6 runs is the floor: center = (1 + 0.320122)/
+    # 1.640243 = 0.804834; half = z·sqrt(z²/144)/denom = 0.195168 -> (0.6097, 1).
     assert d["ci_low"] == pytest.approx(0.6097, abs=5e-5) and d["ci_high"] == 1.0
     # pass@k = 1 - C(n-c, k)/C(n, k) per task, averaged over the two tasks (n = 3 each).
     # A: t1 c=3 -> 1, 1, 1; t2 c=2 -> @1 2/3, @2 1 - C(1,2)/C(3,2) = 1, @3 1  => @1 (1 + 2/3)/2 = 0.8333, @2 1, @3 1.
@@ -197,7 +198,7 @@ def test_statistics_by_hand(recorded, tmp_path):
 
     # The same numbers in report.md, with the formulas.
     md = r.report_md.read_text()
-    assert "83.3% [43.6%, 97.0%]" in md and "50.0% [18.8%, 81.2%]" in md
+    assert "83.3% [0.0%, 100.0%] (clustered)" in md and "50.0% [0.0%, 100.0%] (clustered)" in md
     assert "@1 0.83 · @2 1.00 · @3 1.00" in md and "45.0 (tg128 55.5)" in md and "$240.00" in md
     assert "TCO_12m = cost per task" in md and "determinism 4.00" in md and "κ 0.71" in md
     assert "| qwen3-8b:Q4_K_M:cuda | all | 6 | 83.3% → 50.0% | +33.3 | 2 | 0 | 33.3% | 0.5 | too high |" in md
@@ -470,7 +471,7 @@ def test_html_renders_in_chromium(recorded, tmp_path):
         tables = b.evaluate("document.querySelectorAll('table').length")
         assert tables >= 6
         cell = b.evaluate("[...document.querySelectorAll('#summary td')].map(td => td.innerText).join('|')")
-        assert "83.3% [43.6%, 97.0%]" in cell
+        assert "83.3% [0.0%, 100.0%] (clustered)" in cell
         shot = b.screenshot(tmp_path / "report.png")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000

@@ -1,8 +1,8 @@
-"""Hand-computed checks for beyond_vibes.report.stats."""
+"""Hand-computed checks for beyond_vibes.stats."""
 
 import pytest
 
-from beyond_vibes.report.stats import (
+from beyond_vibes.stats import (
     Flips,
     Thresholds,
     accuracy_drop,
@@ -118,3 +118,17 @@ def test_accuracy_drop():
     # improvement is negative: (0.70 - 0.72) * 100 = -2.0
     assert accuracy_drop(0.70, 0.72) == pytest.approx(-2.0)
     assert decision(accuracy_drop(0.80, 0.77)) == "marginal"
+
+
+def test_pass_rate_interval_is_clustered_by_task_when_tasks_repeat():
+    from beyond_vibes.stats import CLUSTER, WILSON, pass_rate_interval
+
+    # 4 tasks x 3 repeats, passes 3, 2, 1, 3: p = 0.75; residuals 0.75, -0.25, -1.25, 0.75 -> sum of squares 2.75;
+    # SE = sqrt(4/3 · 2.75)/12 = 0.159571; t(0.975, 3 df) = 3.182446 -> half 0.507826 -> [0.242174, 1 (clipped)].
+    low, high, method = pass_rate_interval({"a": [1, 1, 1], "b": [1, 1, 0], "c": [1, 0, 0], "d": [1, 1, 1]})
+    assert (round(low, 5), high, method) == (0.24217, 1.0, CLUSTER)
+    # One run per task: independent trials, Wilson (hand value of 2/3 as above).
+    low, high, method = pass_rate_interval({"a": [1], "b": [0], "c": [1]})
+    assert method == WILSON and (low, high) == pytest.approx(wilson_interval(2, 3))
+    # A model that always solves one task and never the other is not narrowly 50%: ten repeats each, [0, 1].
+    assert pass_rate_interval({"a": [1] * 10, "b": [0] * 10})[:2] == (0.0, 1.0)

@@ -4,8 +4,7 @@ exact test and the decision (ship / acceptable / marginal / too high)."""
 from __future__ import annotations
 
 from beyond_vibes.quick_eval.run import SetRun
-from beyond_vibes.report.compare import Comparison, compare as compare_paired
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Comparison, Thresholds, compare as compare_paired
 
 
 def compare(baseline: SetRun, candidate: SetRun, thresholds: Thresholds = Thresholds()) -> Comparison | None:

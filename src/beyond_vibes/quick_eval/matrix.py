@@ -10,7 +10,7 @@ from beyond_vibes.errors import ConfigError
 from beyond_vibes.quick_eval.compare import Comparison, compare, log_comparison
 from beyond_vibes.quick_eval.run import SetRun, run_quick_eval
 from beyond_vibes.quick_eval.sets import load_set
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Thresholds
 
 
 @dataclass

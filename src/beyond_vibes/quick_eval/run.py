@@ -24,7 +24,7 @@ from beyond_vibes.catalog import EngineConfig, EngineSpec, Model, Sampling
 from beyond_vibes.errors import ConfigError, SimulationError
 from beyond_vibes.quick_eval.scorers import SCORERS, Score
 from beyond_vibes.quick_eval.sets import EvalSet, Item
-from beyond_vibes.report.stats import wilson_interval
+from beyond_vibes.stats import wilson_interval
 from beyond_vibes.settings import Settings
 
 log = logging.getLogger("beyond_vibes")

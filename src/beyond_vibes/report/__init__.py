@@ -1,7 +1,7 @@
 """The sweep report: `build_report(settings, experiment, out_dir, ...)` -> ReportResult.
 
-Exports are resolved lazily (PEP 562): `beyond_vibes.report.stats` is imported by quick evals, and importing it
-must not pull in MLflow, matplotlib or the rest of the report.
+Exports are resolved lazily (PEP 562): importing a report module must not pull in MLflow, matplotlib or the rest
+of the report. (The statistics live in `beyond_vibes.stats`, shared with the quick evals.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from beyond_vibes import names as N
 from beyond_vibes.report.collect import Collected, Config, ServerRun, SimRun, SpeedRef
 from beyond_vibes.report.judging import JudgeInfo
-from beyond_vibes.report.stats import bootstrap_interval, pass_at_k, wilson_interval
+from beyond_vibes.stats import bootstrap_interval, pass_at_k, pass_rate_interval
 
 DEFAULT_TASKS_PER_MONTH = 1000
 TCO_FORMULA = "TCO_12m = cost per task (mean cost_usd per run) x tasks per month x 12"
@@ -89,6 +89,7 @@ class GroupStats:
     repeat_consistency: float | None = None
 
     config_id: str = ""
+    ci_method: str = ""  # how the pass-rate interval was computed (stats.WILSON or stats.CLUSTER)
 
     @property
     def config(self) -> Config:
@@ -186,7 +187,10 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tup
     """Statistics of one non-empty group of runs of one configuration."""
     model, quant, engine, config_id = runs[0].config
     n, passes = len(runs), sum(r.passed for r in runs)
-    low, high = wilson_interval(passes, n)
+    by_task: dict[str, list[bool]] = defaultdict(list)
+    for r in runs:
+        by_task[r.task].append(r.passed)
+    low, high, ci_method = pass_rate_interval(by_task)
     hard = sum(r.hard_failure for r in runs)
     ref = speed.get(runs[0].config[:3])
     linked = [servers[sid] for sid in {r.server_id for r in runs if r.server_id} if sid in servers]
@@ -205,7 +209,8 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tup
                  for a in archetypes if a in judges and judges[a].kappa is not None}
     return GroupStats(
         model=model, quant=quant, engine=engine, config_id=config_id, family=_family(runs), task=task, archetype=archetype, n=n,
-        passes=passes, pass_rate=passes / n, ci_low=low, ci_high=high, pass_at_k=pass_at_k_over_tasks(runs),
+        passes=passes, pass_rate=passes / n, ci_low=low, ci_high=high, ci_method=ci_method,
+        pass_at_k=pass_at_k_over_tasks(runs),
         hard_failures=hard, hard_failure_rate=hard / n, tasks=len({r.task for r in runs}),
         ttft_s_median=_median(_values(runs, N.M_TTFT_S)), prompt_tps_median=_median(_values(runs, N.M_PROMPT_TPS)),
         gen_tps_median=_median(_values(runs, N.M_GEN_TPS)),

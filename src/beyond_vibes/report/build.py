@@ -12,7 +12,7 @@ from beyond_vibes.redact import Redactor, safe_uri
 from beyond_vibes.report.aggregate import DEFAULT_TASKS_PER_MONTH, GroupStats
 from beyond_vibes.report.compare import Comparison
 from beyond_vibes.report.promote import RoleDecision
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Thresholds
 
 
 @dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.report.collect import Config, SimRun, config_label
-from beyond_vibes.report.stats import Thresholds, decision, flip_counts, mcnemar_p
+from beyond_vibes.stats import Comparison, Thresholds, compare
 
 
 @dataclass(frozen=True)
@@ -90,39 +90,6 @@ def paired_outcomes(runs: Iterable[SimRun]) -> dict[str, bool]:
             adhoc[(r.task, seed)] += 1
         out[pair_key(r.task, seed, r.repeat, order)] = r.passed
     return out
-
-
-@dataclass
-class Comparison:
-    baseline: str
-    candidate: str
-    scope: str  # "all", an archetype, or a quick-eval set
-    n_paired: int
-    baseline_rate: float | None  # over the paired items only
-    candidate_rate: float | None
-    drop_points: float | None
-    both_pass: int
-    both_fail: int
-    lost: int  # pass -> fail
-    gained: int  # fail -> pass
-    flip_rate: float | None
-    p_value: float
-    decision: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def compare(baseline: Mapping[str, bool], candidate: Mapping[str, bool], baseline_label: str, candidate_label: str,
-            scope: str, thresholds: Thresholds) -> Comparison:
-    f = flip_counts(baseline, candidate)
-    if not f.n:
-        return Comparison(baseline_label, candidate_label, scope, 0, None, None, None, 0, 0, 0, 0, None, 1.0,
-                          "n/a (nothing paired)")
-    base_rate, cand_rate = (f.both_pass + f.lost) / f.n, (f.both_pass + f.gained) / f.n
-    drop = (base_rate - cand_rate) * 100.0
-    return Comparison(baseline_label, candidate_label, scope, f.n, base_rate, cand_rate, drop, f.both_pass,
-                      f.both_fail, f.lost, f.gained, f.flip_rate, mcnemar_p(f), decision(drop, thresholds))
 
 
 def compare_sims(sims: list[SimRun], baseline: Config, thresholds: Thresholds = Thresholds(),

@@ -10,7 +10,7 @@ from beyond_vibes.report.compare import Comparison
 from beyond_vibes.report.judging import JudgeInfo
 from beyond_vibes.report.promote import RoleDecision
 from beyond_vibes.report.quick import QuickEvalSummary
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Thresholds
 
 
 @dataclass

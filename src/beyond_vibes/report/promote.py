@@ -34,7 +34,7 @@ from beyond_vibes.report.aggregate import cost_tier, ignored_judges, review_pain
 from beyond_vibes.report.collect import Config, SimRun, config_label
 from beyond_vibes.report.compare import parse_ref, resolve
 from beyond_vibes.report.judging import JudgeInfo
-from beyond_vibes.report.stats import Thresholds
+from beyond_vibes.stats import Thresholds
 
 EPS = 1e-12  # rates are ratios of small integers: equal ones must compare equal
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from beyond_vibes.report.collect import QuickEvalRun, config_label
 from beyond_vibes.report.compare import Comparison, ConfigRef, compare
-from beyond_vibes.report.stats import Thresholds, wilson_interval
+from beyond_vibes.stats import Thresholds, wilson_interval
 
 DIFFICULTIES = ("easy", "medium", "hard")
 

@@ -66,11 +66,16 @@ def _pain(g: GroupStats) -> str:
     return f"{g.review_pain:.2f} ({'judge' if g.review_pain_source == 'judge' else 'tool errors/run'})"
 
 
+def _ci(g: GroupStats) -> str:
+    method = {"clustered by task": "clustered", "Wilson (independent runs)": "Wilson"}.get(g.ci_method, "")
+    return ci(g.pass_rate, g.ci_low, g.ci_high) + (f" ({method})" if method else "")
+
+
 def summary_table(groups: list[GroupStats]) -> Table:
     headers = ["configuration (model:quant:engine#id)", "family", "runs", "tasks", "pass rate [95% CI]", "pass@k (avg over tasks)",
                "hard failures", "median TTFT (s)", "prompt tok/s (pp512 ref)", "gen tok/s (tg128 ref)",
                "peak VRAM (MB)", "load (s)", "mean tokens/task", "cost/task", "TCO 12 months", "review pain"]
-    rows = [[config_label(g.config), g.family, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g),
+    rows = [[config_label(g.config), g.family, str(g.n), str(g.tasks), _ci(g), pass_at_k(g),
              f"{g.hard_failures} ({pct(g.hard_failure_rate)})", num(g.ttft_s_median, ".3f"),
              with_ref(g.prompt_tps_median, g.speed_pp512_tps, "pp512"), with_ref(g.gen_tps_median, g.speed_tg128_tps, "tg128"),
              num(g.peak_vram_mb, ".0f"), num(g.load_s_median, ".2f"), num(g.tokens_mean, ".0f"), money(g.cost_per_task),
@@ -240,8 +245,10 @@ def sections(data: ReportData) -> list[Section]:
                     + (f" matching `{data.filter_string}`" if data.filter_string else "")
                     + (f"; {c.skipped_unfinished} unfinished run(s) left out" if c.skipped_unfinished else "")
                     + (f"; {len(c.missing_run_ids)} requested run id(s) not found" if c.missing_run_ids else "") + ".",
-                    "Pass rate: runs whose checks all passed (the `success` metric, else `bv.status`), with the 95% "
-                    "Wilson interval. pass@k: unbiased estimator 1 - C(n-c,k)/C(n,k) per task, averaged over tasks, "
+                    "Pass rate: runs whose checks all passed (the `success` metric, else `bv.status`), with a 95% "
+                    "interval: where tasks were repeated, clustered by task (p ± t(tasks-1) × the cluster-robust standard "
+                    "error, never narrower than Wilson: repeats of one task are not independent trials), else Wilson; "
+                    "the column says which. pass@k: unbiased estimator 1 - C(n-c,k)/C(n,k) per task, averaged over tasks, "
                     "for k up to the fewest runs any task has. Hard failures: runs that ended in error or timeout. "
                     "Speeds: medians over runs that measured them, beside llama-bench's pp512/tg128 for the same "
                     "model/quant/engine when recorded. Load time: median over the served models the runs used.",
