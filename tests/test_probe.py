@@ -78,6 +78,9 @@ def test_nvidia_and_rocm_per_process_parsing():
     rocm = {"system": {"PID11": "llama-server, 1, 1073741824, 0, 0", "PID99": "other, 1, 536870912, 0, 0",
                        "PID12": "llama-server, 2, 536870912, 0, 0"}}
     assert parse_rocm_pids_mb(json.loads(json.dumps(rocm)), {11, 12}) == 1536
+    # The server's processes not listed (a container's pid namespace, MIG) or their memory unreadable: not measured.
+    assert parse_nvidia_apps_mb("99, 7000\n", {11}) is None and parse_nvidia_apps_mb("11, [N/A]\n", {11}) is None
+    assert parse_nvidia_apps_mb("", {11}) is None and parse_rocm_pids_mb(rocm, {42}) is None
 
 
 def test_container_memory_peaks_from_engine_stats_and_a_failed_sample_is_no_zero():

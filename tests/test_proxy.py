@@ -90,7 +90,7 @@ def test_non_stream_and_get_pass_through(llama):
     # Without server timings a non-streamed answer says nothing about speed: absent, not invented.
     bare = dataclasses.replace(completion, timings={})
     assert bare.ttft_s is None and bare.gen_tps is None and bare.prompt_tps is None
-    assert set(speed_metrics([bare])) == {"tokens_prompt", "tokens_completion"}
+    assert set(speed_metrics([bare])) == {"tokens_prompt", "tokens_completion", "requests", "requests_with_usage"}
 
 
 def test_api_key_injected_and_tool_calls_parsed():
@@ -149,6 +149,10 @@ def test_speed_without_server_timings_comes_from_the_stream():
     assert m["gen_tps"] == pytest.approx(20.0) and m["tokens_completion"] == 541
     # No usage reported at all: token counts are unknown, not zero.
     assert "tokens_prompt" not in speed_metrics([dataclasses.replace(streamed, usage_reported=False)])
+    # One of two requests reported none: a total would count it as 0 tokens, so there is none; the counts say why.
+    partial = speed_metrics([streamed, dataclasses.replace(burst, usage_reported=False)])
+    assert "tokens_prompt" not in partial and "tokens_completion" not in partial
+    assert (partial["requests"], partial["requests_with_usage"]) == (2, 1)
 
 
 @pytest.mark.parametrize("stream", [False, True])

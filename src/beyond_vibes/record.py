@@ -114,13 +114,21 @@ def weighted_rate(timings: list[tuple[float, float] | None]) -> float | None:
     return sum(n for n, _ in pairs) / seconds if seconds else None
 
 
+def usage_complete(completions: list[ProxyRecord]) -> bool:
+    """Every completion reported its token usage (so token totals, and a cost from them, are true)."""
+    return bool(completions) and all(r.usage_reported for r in completions)
+
+
 def speed_metrics(records: list[ProxyRecord]) -> dict[str, float]:
     """Token counts, median TTFT and prompt/generation speed of the completions; what was not measured is
     left out (no usage reported, no stream and no server timings...)."""
     done = [r for r in records if r.is_completion]
     ok = [r for r in done if not r.error]
     out: dict[str, float] = {}
-    if any(r.usage_reported for r in done):
+    if done:
+        out[N.M_REQUESTS] = float(len(done))
+        out[N.M_REQUESTS_WITH_USAGE] = float(sum(r.usage_reported for r in done))
+    if usage_complete(done):  # a total with a request that reported nothing would count it as 0 tokens: absent
         out[N.M_TOKENS_PROMPT] = float(sum(r.prompt_tokens for r in done))
         out[N.M_TOKENS_COMPLETION] = float(sum(r.completion_tokens for r in done))
     ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]

@@ -25,7 +25,7 @@ from beyond_vibes.serving import ServedModel, owner_tags, preflight, serve_model
 from beyond_vibes.settings import Settings
 from beyond_vibes.store import ResolvedModel
 from beyond_vibes.tasks import Task
-from beyond_vibes.record import SimulationRecord
+from beyond_vibes.record import SimulationRecord, usage_complete
 from beyond_vibes.redact import Redactor
 from beyond_vibes.tracking import tracking_worker
 
@@ -229,8 +229,9 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
             rec.ended_at = time.time()
             rec.server_log = server.log_text(log_start)
             done = rec.completions
-            rec.cost_usd = model.pricing.cost(sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done),
-                                              rec.ended_at - rec.started_at)
+            tokens_priced = model.pricing.input_per_mtok > 0 or model.pricing.output_per_mtok > 0
+            rec.cost_usd = None if tokens_priced and not usage_complete(done) else model.pricing.cost(
+                sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done), rec.ended_at - rec.started_at)
             metrics, trace_id, problems = finish(rec, tags, terminal)
             for problem in problems:
                 log.warning("could not record %s (the run is recorded without it)", problem)

@@ -86,22 +86,25 @@ def gpu_used_mb(pids: set[int], tool: str | None = None) -> float | None:
     return None
 
 
-def parse_nvidia_apps_mb(csv_text: str, pids: set[int]) -> float:
-    """`nvidia-smi --query-compute-apps=pid,used_memory` lines: "1234, 512" (MiB)."""
-    total = 0.0
+def parse_nvidia_apps_mb(csv_text: str, pids: set[int]) -> float | None:
+    """`nvidia-smi --query-compute-apps=pid,used_memory` lines: "1234, 512" (MiB). None when none of `pids` is
+    listed (a container's pid namespace, MIG) or their memory reads `[N/A]`: not measured, never 0."""
+    total, seen = 0.0, False
     for line in csv_text.splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) >= 2 and parts[0].isdigit() and int(parts[0]) in pids:
             try:
                 total += float(parts[1])
+                seen = True
             except ValueError:
                 pass
-    return total
+    return total if seen else None
 
 
-def parse_rocm_pids_mb(data: dict, pids: set[int]) -> float:
-    """`rocm-smi --showpids --json`: {"system": {"PID1234": "name, gpus, vram_bytes, sdma, cu"}}."""
-    total = 0.0
+def parse_rocm_pids_mb(data: dict, pids: set[int]) -> float | None:
+    """`rocm-smi --showpids --json`: {"system": {"PID1234": "name, gpus, vram_bytes, sdma, cu"}}; None when none of
+    `pids` is listed with a readable amount."""
+    total, seen = 0.0, False
     for section in data.values():
         if not isinstance(section, dict):
             continue
@@ -112,9 +115,10 @@ def parse_rocm_pids_mb(data: dict, pids: set[int]) -> float:
             if len(fields) >= 3:
                 try:
                     total += float(fields[2]) / (1024 * 1024)
+                    seen = True
                 except ValueError:
                     pass
-    return total
+    return total if seen else None
 
 
 class MemoryWindow:
