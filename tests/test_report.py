@@ -304,7 +304,7 @@ def _runs(config, family, statuses: dict, tool_errors=1.0, **metrics) -> list[Si
     out = []
     for (task, arch), sts in statuses.items():
         for rep, st in enumerate(sts):
-            m = {N.M_SUCCESS: 1.0 if st == S else 0.0, N.M_TOOL_ERRORS: tool_errors, **metrics}
+            m = {N.M_SUCCESS: 1.0 if st == S else 0.0, N.M_TOOL_ERRORS: tool_errors, N.M_TOOL_CALLS: 10.0, **metrics}
             out.append(SimRun(f"{config[0]}-{task}-{rep}", *config, task=task, archetype=arch, status=st,
                               family=family, repeat=rep, metrics=m))
     return out
@@ -344,8 +344,8 @@ def test_promotion_all_gates_hold():
     c1 = d.challengers[0]
     assert c1.promotable and d.winner == "qwen-8b:Q4_K_M:cpu" and d.verdict.startswith("promote qwen-8b")
     assert (c1.gate("acceptance").incumbent, c1.gate("acceptance").challenger) == (pytest.approx(4 / 6), pytest.approx(5 / 6))
-    assert (c1.gate("review_pain").incumbent, c1.gate("review_pain").challenger) == (2.0, 1.0)
-    assert c1.gate("review_pain").detail == "from tool_errors"
+    assert (c1.gate("review_pain").incumbent, c1.gate("review_pain").challenger) == (0.2, 0.1)  # per call: 2/10, 1/10
+    assert c1.gate("review_pain").detail == "from tool_errors_per_call"
     assert [g.name for g in d.challengers[1].gates if not g.passed] == ["acceptance"]
 
 
@@ -400,7 +400,7 @@ def test_an_untrusted_judge_changes_no_decision_and_the_gate_says_it_was_ignored
         d = _decide(runs, judges=judges)
         assert _verdicts(d) == _verdicts(unjudged) and d.winner == "qwen-8b:Q4_K_M:cpu"
         note = d.challengers[0].gate("review_pain").detail
-        assert note.startswith("from tool_errors; ") and "ignored" in note, note
+        assert note.startswith("from tool_errors_per_call; ") and "ignored" in note, note
     d = _decide(runs, judges=_trusted_judges(runs, trusted=False))
     assert "judge scores ignored (untrusted: exact 0.50 <= majority baseline 0.65 (n 40))" in \
         d.challengers[0].gate("review_pain").detail
@@ -528,3 +528,12 @@ def test_configurations_that_share_a_name_are_rows_of_their_own_naming_what_diff
     rows = variants_table(runs).rows
     assert rows == [["m:Q4_0:cpu#aaaaaa", "2", "(the first recorded)"],
                     ["m:Q4_0:cpu#bbbbbb", "1", "engine_flags.batch: 2048 -> 256"]]
+
+
+def test_doing_nothing_has_no_review_pain_rather_than_the_best():
+    from beyond_vibes.report.aggregate import review_pain
+
+    idle = _runs(C1, "qwen", {T1: [F, F]}, tool_errors=0.0, **{N.M_TOOL_CALLS: 0.0})
+    busy = _runs(INC, "llama", {T1: [S, F]}, tool_errors=3.0)  # 3 errors in 10 calls per run
+    assert review_pain(idle, {}) == (None, None)  # no call made: nothing to review, not "0.00"
+    assert review_pain(busy, {}) == (pytest.approx(0.3), "tool_errors_per_call")

@@ -81,7 +81,7 @@ class GroupStats:
     tco_12m: float | None = None
     cost_tier: int = 0
     review_pain: float | None = None
-    review_pain_source: str | None = None  # "judge" or "tool_errors"
+    review_pain_source: str | None = None  # "judge" or TOOL_ERRORS_PER_CALL
     judge: dict[str, JudgeScore] = field(default_factory=dict)
     judge_agreement: dict[str, dict] = field(default_factory=dict)  # archetype -> {kappa, exact, version}
     # Reproducibility, per task: the share of its repeats that ended with the most common outcome (status and
@@ -151,17 +151,24 @@ def ignored_judges(runs: list[SimRun], judges: dict[str, JudgeInfo]) -> list[str
     return out
 
 
+TOOL_ERRORS_PER_CALL = "tool_errors_per_call"
+
+
 def review_pain(runs: list[SimRun], judges: dict[str, JudgeInfo], source: str | None = None) -> tuple[float | None, str | None]:
     """(review pain, its source). With trusted judge scores on every run: mean judge pain (0 = the judge found
-    nothing to fix, 1 = worst on every criterion); otherwise the mean tool errors per run. `source` forces one, so
-    two groups can be compared on the same footing. Untrusted judges' scores never count."""
+    nothing to fix, 1 = worst on every criterion); otherwise tool errors per tool call over the runs (a model that
+    made no tool call did no work to review: None, never a flattering 0). `source` forces one, so two groups can be
+    compared on the same footing. Untrusted judges' scores never count."""
     pains = [run_pain(r, judges.get(r.archetype)) for r in runs]
     if source in (None, "judge") and runs and all(p is not None for p in pains):
         return statistics.fmean(pains), "judge"
     if source == "judge":
         return None, None
-    errors = _values(runs, N.M_TOOL_ERRORS)
-    return (statistics.fmean(errors), "tool_errors") if errors else (None, None)
+    counted = [r for r in runs if N.M_TOOL_ERRORS in r.metrics and N.M_TOOL_CALLS in r.metrics]
+    calls = sum(r.metrics[N.M_TOOL_CALLS] for r in counted)
+    if not calls:
+        return None, None
+    return sum(r.metrics[N.M_TOOL_ERRORS] for r in counted) / calls, TOOL_ERRORS_PER_CALL
 
 
 def _judge_scores(runs: list[SimRun]) -> dict[str, JudgeScore]:

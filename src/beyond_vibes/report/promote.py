@@ -13,7 +13,7 @@ roles.yaml:
 Gates, each computed on the tasks both the incumbent and the challenger ran (within the role's tasks):
   acceptance    challenger pass rate >= incumbent pass rate
   review_pain   challenger <= incumbent; pain = mean over runs of (1 - judge score normalised to 0..1, averaged over
-                criteria) when every run of both has scores from a trusted judge, else mean tool errors per run;
+                criteria) when every run of both has scores from a trusted judge, else tool errors per tool call;
                 an untrusted judge's scores (or criteria) never count, and the gate's note says which were ignored
   hard_failures challenger rate of error/timeout runs <= incumbent's
   cost_tier     challenger tier <= incumbent tier (0 unpriced/free, 1 < $0.01/task, 2 < $0.10, 3 more)
@@ -30,7 +30,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from beyond_vibes.errors import ConfigError
-from beyond_vibes.report.aggregate import cost_tier, ignored_judges, review_pain
+from beyond_vibes.report.aggregate import TOOL_ERRORS_PER_CALL, cost_tier, ignored_judges, review_pain
 from beyond_vibes.report.collect import Config, SimRun, config_label
 from beyond_vibes.report.compare import parse_ref, resolve
 from beyond_vibes.report.judging import JudgeInfo
@@ -147,7 +147,8 @@ def gates(incumbent: list[SimRun], challenger: list[SimRun], judges: dict[str, J
     inc_pain, source = review_pain(incumbent, judges, "judge")
     ch_pain, _ = review_pain(challenger, judges, "judge")
     if inc_pain is None or ch_pain is None:  # not every run judged: both on tool errors, the same footing
-        (inc_pain, source), (ch_pain, _) = review_pain(incumbent, judges, "tool_errors"), review_pain(challenger, judges, "tool_errors")
+        (inc_pain, source), (ch_pain, _) = (review_pain(incumbent, judges, TOOL_ERRORS_PER_CALL),
+                                             review_pain(challenger, judges, TOOL_ERRORS_PER_CALL))
     ignored = ignored_judges(incumbent + challenger, judges)
     pain_note = (f"from {source}" if source else "not measured") + (f"; {'; '.join(ignored)}" if ignored else "")
     inc_hard, ch_hard = _rate(incumbent, lambda r: r.hard_failure), _rate(challenger, lambda r: r.hard_failure)

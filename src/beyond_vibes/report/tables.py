@@ -63,7 +63,7 @@ def with_ref(value: float | None, ref: float | None, name: str) -> str:
 def _pain(g: GroupStats) -> str:
     if g.review_pain is None:
         return NA
-    return f"{g.review_pain:.2f} ({'judge' if g.review_pain_source == 'judge' else 'tool errors/run'})"
+    return f"{g.review_pain:.2f} ({'judge' if g.review_pain_source == 'judge' else 'tool errors/call'})"
 
 
 def _ci(g: GroupStats) -> str:
@@ -182,7 +182,7 @@ PROMOTION_RULES = [
     "A challenger replaces the incumbent only if every gate holds, on the tasks both ran (within the role's tasks):",
     "acceptance: pass rate >= the incumbent's; review_pain: <= the incumbent's, where review pain is the mean over "
     "runs of (1 - judge score normalised to 0..1 on its criterion's scale, averaged over criteria) when every run of "
-    "both has judge scores, else the mean tool errors per run; hard_failures: share of error/timeout runs <= the "
+    "both has judge scores, else tool errors per tool call (none when no call was made); hard_failures: share of error/timeout runs <= the "
     "incumbent's; cost_tier: tier <= the incumbent's (0 unpriced or free, 1 < $0.01/task, 2 < $0.10/task, 3 more); "
     "diversity: after the swap the role's lineup (the challenger as incumbent plus the other challengers; the old "
     "incumbent retires) spans more than one model family.",
