@@ -455,7 +455,7 @@ def test_html_renders_in_chromium(recorded, tmp_path):
     assert "<script" not in page and not re.search(r'(?:src|href)="https?:', page)  # self-contained
     with Browser(width=1500, height=1800) as b:
         b.goto(r.index_html.resolve().as_uri())
-        assert b.wait_for_text("Summary per model", timeout=30)
+        assert b.wait_for_text("Summary per configuration", timeout=30)
         counts = b.evaluate("""(() => Object.fromEntries(['quality-speed', 'pass-rate', 'latency', 'cost'].map(k => {
             const svg = document.querySelector('#plot-' + k + ' svg');
             if (!svg) return [k, null];

@@ -93,7 +93,7 @@ def _agreement_cell(g: GroupStats) -> str:
 
 
 def archetype_table(groups: list[GroupStats]) -> Table:
-    headers = ["model:quant:engine", "archetype", "runs", "tasks", "pass rate [95% CI]", "pass@k", "hard failures",
+    headers = ["configuration", "archetype", "runs", "tasks", "pass rate [95% CI]", "pass@k", "hard failures",
                "judge scores (mean [95% bootstrap CI])", "judge agreement (held-out)"]
     rows = [[config_label(g.config), g.archetype or NA, str(g.n), str(g.tasks), ci(g.pass_rate, g.ci_low, g.ci_high),
              pass_at_k(g), f"{g.hard_failures} ({pct(g.hard_failure_rate)})", _judges_cell(g), _agreement_cell(g)]
@@ -102,7 +102,7 @@ def archetype_table(groups: list[GroupStats]) -> Table:
 
 
 def task_table(groups: list[GroupStats]) -> Table:
-    headers = ["model:quant:engine", "task", "archetype", "runs", "passes", "pass rate [95% CI]", "pass@k",
+    headers = ["configuration", "task", "archetype", "runs", "passes", "pass rate [95% CI]", "pass@k",
                "hard failures", "same outcome across repeats", "median TTFT (s)", "gen tok/s", "mean tokens", "cost/task"]
     rows = [[config_label(g.config), g.task or NA, g.archetype or NA, str(g.n), str(g.passes),
              ci(g.pass_rate, g.ci_low, g.ci_high), pass_at_k(g), str(g.hard_failures), pct(g.repeat_consistency, 0),
@@ -112,7 +112,7 @@ def task_table(groups: list[GroupStats]) -> Table:
 
 
 def judge_table(data: ReportData) -> Table:
-    headers = ["model:quant:engine", "archetype", "criterion", "mean [95% bootstrap CI]", "n", "judge version",
+    headers = ["configuration", "archetype", "criterion", "mean [95% bootstrap CI]", "n", "judge version",
                "held-out κ", "held-out exact", "trust"]
     rows, muted = [], set()
     for g in data.aggregates.by_archetype:
@@ -240,7 +240,7 @@ def variants_table(sims) -> Table:
 def sections(data: ReportData) -> list[Section]:
     agg = data.aggregates
     c = data.collected
-    out = [Section("Summary per model × quant × engine", "summary",
+    out = [Section("Summary per configuration (model × quant × engine, #id)", "summary",
                    [f"{len(c.sims)} simulation runs in `{data.experiment}`"
                     + (f" matching `{data.filter_string}`" if data.filter_string else "")
                     + (f"; {c.skipped_unfinished} unfinished run(s) left out" if c.skipped_unfinished else "")
