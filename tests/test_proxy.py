@@ -71,6 +71,25 @@ def test_stream_relay_is_faithful_and_recorded(llama):
     assert rec.proxy_overhead_ms < 50
 
 
+def test_the_prompt_cache_is_recorded_and_cold_and_warm_ttft_are_apart(llama):
+    """The same prompt twice on one server: the second request is served its prefix from llama-server's cache;
+    the records say how much, and the run's TTFT is split into cold (nothing cached) and warm."""
+    long_chat = {**CHAT, "messages": [{"role": "system", "content": "You answer briefly. " * 60}, *CHAT["messages"]]}
+    with RecordingProxy(llama.base_url, llama.model_id, Sampling(max_tokens=4)) as proxy:
+        for _ in range(2):
+            post(f"{proxy.base_url}/chat/completions", {**long_chat, "stream": True})
+    first, second = proxy.records
+    assert first.cached is not None and second.cached > first.cached  # llama-server's timings.cache_n
+    assert second.timings["prompt_n"] < first.timings["prompt_n"]  # only the uncached tokens were processed
+    m = speed_metrics(proxy.records)
+    assert m["tokens_prompt_cached"] == first.cached + second.cached
+    if first.cached == 0:  # a fresh slot: one cold and one warm request
+        assert m["ttft_cold_s"] == first.ttft_s and m["ttft_warm_s"] == second.ttft_s
+    # An API that reports cached tokens in its usage: the stream's prompt speed counts only the uncached ones.
+    api = dataclasses.replace(second, timings={}, cached_prompt_tokens=second.prompt_tokens - 10)
+    assert api.cached == second.prompt_tokens - 10 and api.prompt_tps == pytest.approx(10 / api.ttft_s)
+
+
 def test_non_stream_and_get_pass_through(llama):
     with RecordingProxy(llama.base_url, llama.model_id, Sampling(max_tokens=8)) as proxy:
         status, raw = post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": False, "max_tokens": 500})
@@ -90,7 +109,9 @@ def test_non_stream_and_get_pass_through(llama):
     # Without server timings a non-streamed answer says nothing about speed: absent, not invented.
     bare = dataclasses.replace(completion, timings={})
     assert bare.ttft_s is None and bare.gen_tps is None and bare.prompt_tps is None
-    assert set(speed_metrics([bare])) == {"tokens_prompt", "tokens_completion", "requests", "requests_with_usage"}
+    assert set(speed_metrics([bare])) == {"tokens_prompt", "tokens_completion", "requests", "requests_with_usage",
+                                          "tokens_prompt_cached"}  # the usage says it too
+    assert completion.cached is not None and "tokens_prompt_cached" in metrics
 
 
 def test_api_key_injected_and_tool_calls_parsed():

@@ -134,6 +134,15 @@ def speed_metrics(records: list[ProxyRecord]) -> dict[str, float]:
     ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
     if ttfts:
         out[N.M_TTFT_S] = statistics.median(ttfts)
+    # Cold and warm apart: a request with nothing from the server's prompt cache pays for its whole prompt.
+    cold = [r.ttft_s for r in ok if r.ttft_s is not None and r.cached == 0]
+    warm = [r.ttft_s for r in ok if r.ttft_s is not None and (r.cached or 0) > 0]
+    if cold:
+        out[N.M_TTFT_COLD_S] = statistics.median(cold)
+    if warm:
+        out[N.M_TTFT_WARM_S] = statistics.median(warm)
+    if done and all(r.cached is not None for r in done):
+        out[N.M_TOKENS_PROMPT_CACHED] = float(sum(r.cached for r in done))
     for name, value in ((N.M_PROMPT_TPS, weighted_rate([r.prompt_timing() for r in ok])),
                         (N.M_GEN_TPS, weighted_rate([r.gen_timing() for r in ok]))):
         if value is not None:

@@ -90,6 +90,8 @@ class GroupStats:
 
     config_id: str = ""
     ci_method: str = ""  # how the pass-rate interval was computed (stats.WILSON or stats.CLUSTER)
+    ttft_cold_s_median: float | None = None  # over runs' cold requests (nothing from the prompt cache)
+    ttft_warm_s_median: float | None = None  # over runs' warm requests (a cached prompt prefix)
 
     @property
     def config(self) -> Config:
@@ -219,7 +221,8 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tup
         passes=passes, pass_rate=passes / n, ci_low=low, ci_high=high, ci_method=ci_method,
         pass_at_k=pass_at_k_over_tasks(runs),
         hard_failures=hard, hard_failure_rate=hard / n, tasks=len({r.task for r in runs}),
-        ttft_s_median=_median(_values(runs, N.M_TTFT_S)), prompt_tps_median=_median(_values(runs, N.M_PROMPT_TPS)),
+        ttft_s_median=_median(_values(runs, N.M_TTFT_S)), ttft_cold_s_median=_median(_values(runs, N.M_TTFT_COLD_S)),
+        ttft_warm_s_median=_median(_values(runs, N.M_TTFT_WARM_S)), prompt_tps_median=_median(_values(runs, N.M_PROMPT_TPS)),
         gen_tps_median=_median(_values(runs, N.M_GEN_TPS)),
         speed_pp512_tps=ref.metrics.get("pp512_tps") if ref else None,
         speed_tg128_tps=ref.metrics.get("tg128_tps") if ref else None,

@@ -71,12 +71,19 @@ def _ci(g: GroupStats) -> str:
     return ci(g.pass_rate, g.ci_low, g.ci_high) + (f" ({method})" if method else "")
 
 
+def _ttft(g: GroupStats) -> str:
+    """Warm / cold TTFT where the server said what it served from its prompt cache, else the plain median."""
+    if g.ttft_warm_s_median is None and g.ttft_cold_s_median is None:
+        return num(g.ttft_s_median, ".3f") + (" (cache not reported)" if g.ttft_s_median is not None else "")
+    return f"{num(g.ttft_warm_s_median, '.3f')} / {num(g.ttft_cold_s_median, '.3f')}"
+
+
 def summary_table(groups: list[GroupStats]) -> Table:
     headers = ["configuration (model:quant:engine#id)", "family", "runs", "tasks", "pass rate [95% CI]", "pass@k (avg over tasks)",
-               "hard failures", "median TTFT (s)", "prompt tok/s (pp512 ref)", "gen tok/s (tg128 ref)",
+               "hard failures", "median TTFT (s): warm / cold", "prompt tok/s (pp512 ref)", "gen tok/s (tg128 ref)",
                "peak VRAM (MB)", "load (s)", "mean tokens/task", "cost/task", "TCO 12 months", "review pain"]
     rows = [[config_label(g.config), g.family, str(g.n), str(g.tasks), _ci(g), pass_at_k(g),
-             f"{g.hard_failures} ({pct(g.hard_failure_rate)})", num(g.ttft_s_median, ".3f"),
+             f"{g.hard_failures} ({pct(g.hard_failure_rate)})", _ttft(g),
              with_ref(g.prompt_tps_median, g.speed_pp512_tps, "pp512"), with_ref(g.gen_tps_median, g.speed_tg128_tps, "tg128"),
              num(g.peak_vram_mb, ".0f"), num(g.load_s_median, ".2f"), num(g.tokens_mean, ".0f"), money(g.cost_per_task),
              money(g.tco_12m), _pain(g)] for g in groups]

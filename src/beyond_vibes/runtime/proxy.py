@@ -39,12 +39,21 @@ class ProxyRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     timings: dict = field(default_factory=dict)
+    cached_prompt_tokens: int | None = None  # prompt tokens the server served from its cache (None: not said)
     finish_reason: str | None = None
     request: dict | None = None  # the (pinned) request body: messages, tools, sampling
     response_text: str = ""
     response_tool_calls: list = field(default_factory=list)
     error: str | None = None
     proxy_overhead_ms: float = 0.0  # time spent in the proxy before the upstream request was sent
+
+    @property
+    def cached(self) -> int | None:
+        """Prompt tokens served from the server's cache: llama-server's `timings.cache_n`, else the usage's
+        `prompt_tokens_details.cached_tokens`; None when the server said neither."""
+        if self.timings.get("cache_n") is not None:
+            return int(self.timings["cache_n"])
+        return self.cached_prompt_tokens
 
     @property
     def is_completion(self) -> bool:
@@ -70,7 +79,8 @@ class ProxyRecord:
         if t.get("prompt_n") and t.get("prompt_per_second"):  # the server's own rate, kept exact
             return float(t["prompt_n"]), float(t["prompt_n"]) / float(t["prompt_per_second"])
         if self.stream and self.usage_reported and self.prompt_tokens and self.ttft_s:
-            return float(self.prompt_tokens), self.ttft_s
+            uncached = self.prompt_tokens - (self.cached or 0)  # cached tokens cost no prompt time
+            return (float(uncached), self.ttft_s) if uncached > 0 else None
         return None
 
     def gen_timing(self) -> tuple[float, float] | None:
@@ -157,6 +167,9 @@ def absorb_completion(record: ProxyRecord, event: dict, tool_calls: dict[int, di
         record.usage_reported = True
         record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         record.completion_tokens = int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details") or {}
+        if details.get("cached_tokens") is not None:
+            record.cached_prompt_tokens = int(details["cached_tokens"])
     if timings := event.get("timings"):
         record.timings = timings
     if event.get("error"):
