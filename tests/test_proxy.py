@@ -16,7 +16,7 @@ from beyond_vibes.runtime.proxy import ProxyRecord, RecordingProxy, pin_sampling
 from beyond_vibes.settings import Settings
 from beyond_vibes.store.resolve import resolve_model
 from conftest import SMOLLM, our_processes, write_catalog
-from scripted_llm import ScriptedLLM, bash
+from scripted_llm import ScriptedLLM, Step, bash
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +189,27 @@ def test_a_record_is_complete_when_its_client_has_the_answer(stream):
                 rec = proxy.records[i]  # read at once, as quick-eval does
                 assert status == 200 and rec.ended_at > rec.started_at, i
                 assert rec.completion_tokens > 0 and rec.response_text == "four words of answer", i
+
+
+def test_the_proxy_keeps_one_upstream_connection_alive_across_requests(llama):
+    """TTFT measures the model, not a TCP/TLS set-up: sequential requests reuse one kept-alive upstream
+    connection. (llama-server closes a connection after a streamed answer; the next request notices and asks on a
+    fresh one, and no request fails.)"""
+    with RecordingProxy(llama.base_url, llama.model_id, Sampling(max_tokens=2)) as proxy:
+        for _ in range(3):
+            assert post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": False})[0] == 200
+        assert proxy.connections_opened == 1
+        for stream in (True, False, True, False):
+            assert post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": stream})[0] == 200
+    assert len(proxy.records) == 7 and all(not r.error and r.status == 200 for r in proxy.records)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_retried_on_a_fresh_one():
+    with ScriptedLLM([Step(content="one"), Step(content="two")]) as llm:
+        with RecordingProxy(llm.base_url, "scripted", Sampling()) as proxy:
+            assert post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": False})[0] == 200
+            for conn in proxy._idle:  # the server side goes away (an idle timeout): the socket is dead
+                conn.sock.shutdown(2)
+            status, raw = post(f"{proxy.base_url}/chat/completions", {**CHAT, "stream": False})
+    assert status == 200 and json.loads(raw)["choices"] and not proxy.records[1].error
+    assert proxy.connections_opened == 2  # the dead one, then a fresh one

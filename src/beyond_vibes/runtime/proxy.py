@@ -210,7 +210,16 @@ class RecordingProxy(LoopbackServer):
         self.response_format = response_format
         self.records: list[ProxyRecord] = []
         self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []  # kept-alive upstream connections (TTFT without set-up)
+        self.connections_opened = 0
         super().__init__()
+
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     @property
     def upstream_base_url(self) -> str:
@@ -227,9 +236,27 @@ class RecordingProxy(LoopbackServer):
             self.records.append(record)
             return record
 
-    def connection(self) -> http.client.HTTPConnection:
+    def connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """(an upstream connection, whether it was reused): an idle kept-alive one when there is one, so a
+        request's TTFT measures the model and not a TCP/TLS handshake."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self.fresh_connection(), False
+
+    def fresh_connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            self.connections_opened += 1
         cls = http.client.HTTPSConnection if self.upstream_scheme == "https" else http.client.HTTPConnection
         return cls(self.upstream_netloc, timeout=self.timeout_s)
+
+    def release(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse | None) -> None:
+        """Back to the pool when the answer was read whole and the server keeps the connection open."""
+        if resp is not None and resp.isclosed() and not resp.will_close:
+            with self._lock:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def upstream_path(self, path: str) -> str:
         # The agent calls /v1/<rest>; the upstream base may have another prefix (e.g. /api/v1).
@@ -266,23 +293,37 @@ class _ProxyHandler(QuietHandler):
             headers["Authorization"] = f"Bearer {proxy.api_key}"
         if body is not None:
             headers["Content-Length"] = str(len(body))
-        conn = proxy.connection()
+        conn, reused = proxy.connection()
+        resp = None
         try:
             record.proxy_overhead_ms = (time.time() - record.started_at) * 1000
-            conn.request(self.command, proxy.upstream_path(self.path), body=body, headers=headers)
-            resp = conn.getresponse()
+            try:
+                conn.request(self.command, proxy.upstream_path(self.path), body=body, headers=headers)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                conn.close()  # the server closed an idle kept-alive connection: once more on a fresh one
+                conn = proxy.fresh_connection()
+                conn.request(self.command, proxy.upstream_path(self.path), body=body, headers=headers)
+                resp = conn.getresponse()
             record.status = resp.status
-            self._relay(resp, record)
+            self._relay(resp, record, lambda: proxy.release(conn, resp))
+            conn = None  # released by _relay as soon as the upstream answer was read whole
         except (OSError, http.client.HTTPException) as e:
             record.error = f"{type(e).__name__}: {e}"
             record.status = record.status or 502
+            resp = None
             if not record.first_byte_at:  # nothing sent to the agent yet: answer with an error it understands
                 self._send_error_json(502, f"upstream unreachable: {e}")
         finally:
             record.ended_at = record.ended_at or time.time()
-            conn.close()
+            if conn is not None:
+                conn.close()
 
-    def _relay(self, resp: http.client.HTTPResponse, record: ProxyRecord) -> None:
+    def _relay(self, resp: http.client.HTTPResponse, record: ProxyRecord, done_upstream) -> None:
+        """Pass the answer on; `done_upstream()` hands the upstream connection back as soon as its answer is read
+        whole, before the client has the end of it (so the client's next request finds it idle)."""
         content_type = resp.getheader("Content-Type", "")
         is_sse = "text/event-stream" in content_type
         self.send_response(resp.status)
@@ -308,6 +349,7 @@ class _ProxyHandler(QuietHandler):
             # records as soon as its answer is in must never find a half-written one (duration 0, no usage).
             parser.finish()
             record.ended_at = time.time()
+            done_upstream()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
@@ -323,6 +365,7 @@ class _ProxyHandler(QuietHandler):
         if resp.status >= 400 and not record.error:
             record.error = data[:2000].decode(errors="replace")
         record.ended_at = time.time()  # complete before the client has its answer (see the stream above)
+        done_upstream()
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
