@@ -537,3 +537,29 @@ def test_doing_nothing_has_no_review_pain_rather_than_the_best():
     busy = _runs(INC, "llama", {T1: [S, F]}, tool_errors=3.0)  # 3 errors in 10 calls per run
     assert review_pain(idle, {}) == (None, None)  # no call made: nothing to review, not "0.00"
     assert review_pain(busy, {}) == (pytest.approx(0.3), "tool_errors_per_call")
+
+
+def test_the_first_screen_is_the_decision():
+    from beyond_vibes.report.aggregate import aggregate
+    from beyond_vibes.report.collect import Collected
+    from beyond_vibes.report.verdict import runs_needed, verdict
+
+    # Hand value: 50% vs 40%, 5% two-sided, 80% power: (1.95996·sqrt(2·0.45·0.55) + 0.84162·sqrt(0.25 + 0.24))² / 0.01
+    # = (1.37897 + 0.58913)² / 0.01 = 387.3 -> 388 runs per configuration.
+    assert runs_needed(0.5, 0.4) == 388 and runs_needed(0.3, 0.3) is None
+
+    def runs(model, outcomes):  # one run per task: independent, Wilson
+        return [SimRun(run_id=f"{model}{i}", model=model, quant="Q4_0", engine="cpu", task=f"t{i}", archetype="a",
+                       status="success" if ok else "failed", start_time=i, metrics={N.M_SUCCESS: float(ok)})
+                for i, ok in enumerate(outcomes)]
+
+    strong, weak = runs("strong", [True] * 20), runs("weak", [False] * 20)
+    [line] = verdict(aggregate(Collected("e", strong + weak, {}, {}, []), {}).by_config)
+    assert line.startswith("**strong:Q4_0:cpu wins**") and "+100 points" in line
+    close = runs("a", [True] * 6 + [False] * 4) + runs("b", [True] * 5 + [False] * 5)
+    [line] = verdict(aggregate(Collected("e", close, {}, {}, []), {}).by_config)
+    assert line.startswith("**Cannot tell apart yet**") and "10 points (as seen)" in line
+    assert f"about {runs_needed(0.6, 0.5)} runs per configuration" in line
+    nothing = runs("x", [False] * 3) + runs("y", [False] * 3)
+    [line] = verdict(aggregate(Collected("e", nothing, {}, {}, []), {}).by_config)
+    assert line.startswith("No configuration passed a task") and "none is usable" in line

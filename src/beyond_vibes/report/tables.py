@@ -247,7 +247,11 @@ def variants_table(sims) -> Table:
 def sections(data: ReportData) -> list[Section]:
     agg = data.aggregates
     c = data.collected
-    out = [Section("Summary per configuration (model × quant × engine, #id)", "summary",
+    from beyond_vibes.report.verdict import verdict
+
+    decision = verdict(agg.by_config)
+    out = [Section("Decision", "decision", decision, [], None if decision else NONE_RECORDED)] if agg.by_config else []
+    out += [Section("Summary per configuration (model × quant × engine, #id)", "summary",
                    [f"{len(c.sims)} simulation runs in `{data.experiment}`"
                     + (f" matching `{data.filter_string}`" if data.filter_string else "")
                     + (f"; {c.skipped_unfinished} unfinished run(s) left out" if c.skipped_unfinished else "")
