@@ -368,3 +368,43 @@ def test_a_judge_set_needs_a_known_archetype_and_a_fresh_compiled_judge(settings
         run_quick_eval(settings, model, quant, engine, catalog.engine_spec(engine.engine),
                        [load_set("j", settings.evals_dir)], tmp_path)
     assert runs_of(settings)[1] == [] and runs_of(settings, "-servers")[1] == []
+
+
+def test_an_interrupted_quick_eval_keeps_its_scored_items_and_resumes_from_them(settings, tmp_path):
+    """Ctrl-C at some of 12 items: a KILLED run holds the items scored before the stop; the next run asks only the
+    rest (counted at the scripted model)."""
+    import signal
+    import time
+
+    from conftest import write_catalog
+    from scripted_llm import ScriptedLLM, Step
+
+    settings = settings.model_copy(update={"evals_dir": tmp_path / "evals"})
+    items = [{"id": f"q{i}", "prompt": f"What is {i} + 1?", "expected": i + 1, "difficulty": "easy"} for i in range(12)]
+    write_set(settings.evals_dir, "slow", items)
+    answers = [Step(content=f"Answer: {i + 1}", delay_s=0.4) for i in range(12)]
+    with ScriptedLLM(answers * 2) as llm:
+        catalog = write_catalog(tmp_path, [{"name": "scripted", "family": "test", "provider": "scripted",
+                                            "model_id": llm.model_id, "base_url": llm.base_url, "context_window": 4096}])
+        env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "BV_EXPERIMENT": settings.mlflow_experiment,
+               "BV_HOME": str(settings.home), "BV_EVALS_DIR": str(settings.evals_dir)}
+        exe = Path(sys.executable).parent / "beyond-vibes"
+        proc = subprocess.Popen([str(exe), "quick-eval", "--set", "slow", "--model", "scripted", "--config", str(catalog)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.time() + 60
+        while len(llm.requests) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        asked_before = len(llm.requests)
+        client, runs = runs_of(settings)
+        [killed] = runs
+        assert killed.info.status == "KILLED" and killed.data.tags["bv.status"] == "interrupted"
+        kept = int(killed.data.metrics["n_items"])
+        assert 1 <= kept < 12 and kept <= asked_before
+        again = cli(settings, "--set", "slow", "--model", "scripted", "--config", str(catalog))
+        assert again.returncode == 0, again.stderr
+        assert len(llm.requests) - asked_before == 12 - kept  # only what was not scored before the stop
+    finished = [r for r in runs_of(settings)[1] if r.info.status == "FINISHED"]
+    assert [(r.data.metrics["n_items"], r.data.metrics["n_reused"]) for r in finished] == [(12, kept)]

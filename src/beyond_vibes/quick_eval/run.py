@@ -103,8 +103,9 @@ def previous_results(settings: Settings, key: str, experiment: str) -> dict[str,
     from beyond_vibes.tracking import tracking_client
 
     client, exp_id = tracking_client(settings, experiment)
-    runs = client.search_runs([exp_id], f"tags.`bv.eval_key` = '{key}' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=20)
+    runs = [r for r in client.search_runs([exp_id], f"tags.`bv.eval_key` = '{key}'", order_by=["attributes.start_time DESC"],
+                                          max_results=40)
+            if r.info.status in ("FINISHED", "KILLED")][:20]  # an interrupted run's scored items count too
     found: dict[str, ItemResult] = {}
     for run in runs:
         try:
@@ -142,6 +143,14 @@ def ask(proxy_url: str, s: EvalSet, item: Item) -> tuple[dict | None, str | None
     return resp.json(), None
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while a set was being asked: the items scored so far, so they are recorded and re-used."""
+
+    def __init__(self, scored: list[ItemResult], seconds: float):
+        super().__init__()
+        self.scored, self.seconds = scored, seconds
+
+
 def answer_items(served, s: EvalSet, items: list[Item], sampling: Sampling,
                  score: Callable[[EvalSet, Item, str], Score], progress: Callable[[int], None]) -> tuple[list[ItemResult], int, float]:
     """Ask and score `items` on the served model: (results, completions seen by the proxy, seconds)."""
@@ -168,8 +177,20 @@ def answer_items(served, s: EvalSet, items: list[Item], sampling: Sampling,
             progress(1)
             return result
 
-        with ThreadPoolExecutor(max_workers=max(1, server.parallel)) as pool:
-            results = list(pool.map(one, items))
+        finished: list[ItemResult] = []
+
+        def kept(item: Item) -> ItemResult:
+            result = one(item)
+            finished.append(result)  # list.append is atomic: workers share it
+            return result
+
+        pool = ThreadPoolExecutor(max_workers=max(1, server.parallel))
+        try:
+            results = list(pool.map(kept, items))
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise Interrupted([r for r in finished if r.passed is not None], time.monotonic() - started) from None
+        pool.shutdown()
         if server.failure():
             raise SimulationError(server.failure())
         # Latency and the server's own timings, matched by the request each item made (same order per thread: match
@@ -291,7 +312,16 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
                     progress(s.name, done[0], len(todo))
 
                 score = SCORERS.get(s.scorer) or (lambda *_: Score(False, None))  # judge: scored after all answers
-                fresh[s.name] = answer_items(served, s, todo, eval_sampling(model, s), score, tick)
+                try:
+                    fresh[s.name] = answer_items(served, s, todo, eval_sampling(model, s), score, tick)
+                except Interrupted as stop:
+                    if s.scorer != "judge" and stop.scored:  # judge sets score after all answers: nothing scored yet
+                        known = plan.known[s.name]
+                        kept = stop.scored + [known[k] for k in known]
+                        run = SetRun(s, model.name, quant, kept, set_metrics(s, kept, stop.scored, stop.seconds, model),
+                                     requests=len(stop.scored), eval_key=plan.keys[s.name], seconds=stop.seconds)
+                        run.run_id = record_set_run(settings, plan, run, served_info, exp, terminal="KILLED")
+                    raise
     runs = []
     for s, items in sets:
         new, requests, seconds = fresh.get(s.name, ([], 0, 0.0))
@@ -309,8 +339,10 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
     return runs
 
 
-def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served: dict, experiment: str) -> str:
-    """The set's MLflow run, created and ended in one go (signals deferred): it is never left RUNNING."""
+def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served: dict, experiment: str,
+                   terminal: str = "FINISHED") -> str:
+    """The set's MLflow run, created and ended in one go (signals deferred): it is never left RUNNING. `terminal`
+    KILLED: an interrupted set, with the items scored before the stop (the next run re-uses them)."""
     from mlflow.entities import Metric, Param, RunTag
 
     from beyond_vibes.procs import deferred_signals
@@ -319,7 +351,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
 
     s, model = run.set, plan.model
     scored = run.scored
-    status = "error" if not scored else "ok"
+    status = "error" if not scored else ("interrupted" if terminal == "KILLED" else "ok")
     with deferred_signals():
         client, exp_id = tracking_client(settings, experiment)
         tags = {N.TAG_KIND: "quick_eval", N.TAG_SET: s.name, N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family,
@@ -354,7 +386,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                              params=[Param(k, str(v)) for k, v in params.items() if v is not None],
                              tags=[RunTag(k, str(v)) for k, v in tags.items()])
             client.log_table(rid, data=_table(run.items), artifact_file=ITEMS_TABLE)
-            client.set_terminated(rid, "FINISHED" if scored else "FAILED", end_time=now)
+            client.set_terminated(rid, (terminal if scored else "FAILED"), end_time=now)
         except BaseException:
             client.set_terminated(rid, "FAILED", end_time=now)
             raise
