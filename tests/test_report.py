@@ -563,3 +563,18 @@ def test_the_first_screen_is_the_decision():
     nothing = runs("x", [False] * 3) + runs("y", [False] * 3)
     [line] = verdict(aggregate(Collected("e", nothing, {}, {}, []), {}).by_config)
     assert line.startswith("No configuration passed a task") and "none is usable" in line
+
+
+def test_a_machine_hour_is_shared_among_the_runs_that_use_it_at_the_same_time():
+    from beyond_vibes.serving import Occupancy
+
+    occ = Occupancy()
+    occ.enter(0.0)
+    occ.enter(5.0)
+    # A ran 0-10, B 5-15 on one server: A alone 0-5, both 5-10 -> A pays 5 + 5/2 = 7.5 s of machine time.
+    assert occ.share_s(0.0, 10.0) == pytest.approx(7.5)
+    occ.leave(10.0)
+    assert occ.share_s(5.0, 15.0) == pytest.approx(7.5)  # 5/2 shared, then 5 alone
+    occ.leave(15.0)
+    occ.enter(20.0)
+    assert occ.share_s(20.0, 30.0) == pytest.approx(10.0)  # alone: the whole time

@@ -13,11 +13,12 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from beyond_vibes import names as N
@@ -32,6 +33,41 @@ from beyond_vibes.store.resolve import resolve_model
 log = logging.getLogger("beyond_vibes")
 
 
+class Occupancy:
+    """Which runs use a served model when: a machine's hourly price is shared among the runs that use it at the same
+    time (two runs on two slots each pay half of the hours they overlap), never charged in full to each."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._events: list[tuple[float, int]] = []  # (time, +1 a run starts | -1 it ends)
+
+    def enter(self, t: float) -> None:
+        with self._lock:
+            self._events.append((t, 1))
+
+    def leave(self, t: float) -> None:
+        with self._lock:
+            self._events.append((t, -1))
+
+    def share_s(self, start: float, end: float) -> float:
+        """Seconds of the machine this run is charged for over [start, end]: each instant divided by the runs
+        active then (itself included; a run that started earlier and is still going counts until now)."""
+        with self._lock:
+            events = sorted(self._events)
+        active, t, total = 0, start, 0.0
+        for when, step in events:
+            if when > end:
+                break
+            if when > start and active > 0:
+                total += (when - max(t, start)) / active
+            if when >= start:
+                t = when
+            active += step
+        if active > 0:
+            total += (end - max(t, start)) / active
+        return total
+
+
 @dataclass
 class ServedModel:
     model: Model
@@ -40,6 +76,7 @@ class ServedModel:
     engine: EngineConfig
     server: Server
     server_id: str | None = None  # `bv.server_id` of its record and of every run it served (None: an API)
+    occupancy: Occupancy = field(default_factory=Occupancy)  # shared by copies (dataclasses.replace keeps it)
 
     @property
     def runtime(self) -> str:

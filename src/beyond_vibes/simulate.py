@@ -211,6 +211,7 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
                            task=task.name, archetype=task.archetype.value, guidelines=dict(task.guidelines),
                            workspace=ws.view().workspace, base_commit=ws.commit, scope=task.scope)
     log_start = server.log_size()
+    served.occupancy.enter(started)
     terminal = "FINISHED"
     try:
         rec.setup_s, setup_failure = run_setup(task, ws)
@@ -230,8 +231,10 @@ def _run(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, tags: dict
             rec.server_log = server.log_text(log_start)
             done = rec.completions
             tokens_priced = model.pricing.input_per_mtok > 0 or model.pricing.output_per_mtok > 0
+            machine_s = served.occupancy.share_s(rec.started_at, rec.ended_at)  # shared with concurrent runs
+            served.occupancy.leave(rec.ended_at)
             rec.cost_usd = None if tokens_priced and not usage_complete(done) else model.pricing.cost(
-                sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done), rec.ended_at - rec.started_at)
+                sum(p.prompt_tokens for p in done), sum(p.completion_tokens for p in done), machine_s)
             metrics, trace_id, problems = finish(rec, tags, terminal)
             for problem in problems:
                 log.warning("could not record %s (the run is recorded without it)", problem)
