@@ -408,3 +408,5 @@ def test_an_interrupted_quick_eval_keeps_its_scored_items_and_resumes_from_them(
         assert len(llm.requests) - asked_before == 12 - kept  # only what was not scored before the stop
     finished = [r for r in runs_of(settings)[1] if r.info.status == "FINISHED"]
     assert [(r.data.metrics["n_items"], r.data.metrics["n_reused"]) for r in finished] == [(12, kept)]
+    # Both runs were served the same way: one served id (identity.served_id), carried by each.
+    assert finished[0].data.tags["bv.served_id"] == killed.data.tags["bv.served_id"] != ""

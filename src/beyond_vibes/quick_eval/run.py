@@ -299,8 +299,11 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
         from beyond_vibes.serving import serve_model
 
         with serve_model(model, quant, settings, engine, models_dir, resolved, experiment, spec) as served:
+            from beyond_vibes.identity import served_id, served_parts
+
             served_info = {"server_id": served.server_id, "engine": served.engine_name, "runtime": served.runtime,
-                           "build": served.server.build, "image": served.server.image}
+                           "build": served.server.build, "image": served.server.image,
+                           "served_id": served_id(served_parts(served))}
             for s, _ in sets:
                 todo = pending[s.name]
                 if not todo:
@@ -361,6 +364,8 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                 N.TAG_STATUS: status, **owner_tags()}
         if served.get("server_id"):
             tags[N.TAG_SERVER_ID] = served["server_id"]
+        if served.get("served_id"):  # how the model was served (identity.served_id); absent when nothing was asked
+            tags[N.TAG_SERVED_ID] = served["served_id"]
         errors = [i.error for i in run.items if i.error]
         if errors:
             tags[N.TAG_ERROR] = f"{len(errors)} item(s) not scored: {errors[0]}"[:500]
