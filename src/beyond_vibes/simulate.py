@@ -116,6 +116,9 @@ def _plan(task: Task, settings: Settings, opts: SimulateOptions) -> _Plan:
                  sandbox, toolchain_id(toolchain_dir()))
 
 
+ADHOC = "adhoc"  # bv.repeat of a run outside a sweep: it has no repeat index, and pairs by start order
+
+
 def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, repeat: int | str, sandbox: str = "bwrap") -> str:
     m = served.model
     return run_key(
@@ -160,8 +163,7 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
             N.TAG_SANDBOX: plan.sandbox.name,
             **identity_tags(_identity(served, plan)), **owner_tags(), **opts.extra_tags,
         }
-        if opts.repeat is not None:
-            tags[N.TAG_REPEAT] = str(opts.repeat)
+        tags[N.TAG_REPEAT] = str(opts.repeat) if opts.repeat is not None else ADHOC
         params = _params(task, served, plan, ws, opts)
         run_name = f"{model.name}:{served.quant or 'api'} · {task.name}"
         # The recording process works with this run's settings (its experiment) and our secrets to redact.
