@@ -49,10 +49,12 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
     with deferred_signals():
         client, exp_id = tracking_client(settings, experiment)
         now = int(time.time() * 1000)
+        tags = {k: redact.text(str(v)) for k, v in tags.items()}  # nothing logged carries a secret
         run = client.create_run(exp_id, start_time=now, tags=tags,
                                 run_name=f"{model.name}:{group.quant or 'api'} · {cell.task.name} · server failed")
         try:
-            client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items() if v is not None])
+            client.log_batch(run.info.run_id, params=[Param(k, redact.text(str(v))[:6000]) for k, v in params.items()
+                                                      if v is not None])
             with tempfile.TemporaryDirectory() as tmp:
                 (Path(tmp) / N.A_SERVER_LOG).write_text(redact.text(error) + "\n")
                 client.log_artifacts(run.info.run_id, tmp)
