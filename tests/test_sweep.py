@@ -267,7 +267,12 @@ def test_a_group_whose_server_does_not_start_records_an_error_run_per_cell_and_t
     from beyond_vibes.report import build_report
 
     data = yaml.safe_load(catalog_file.read_text())
-    data["engine_configs"]["bad-flag"] = {"extra_args": ["--no-such-flag"]}
+    from conftest import FAKE_SECRETS
+
+    from beyond_vibes.redact import MASK
+
+    secret = FAKE_SECRETS["AWS_SECRET_ACCESS_KEY"]  # a flag carrying a secret: it must reach no tag, param or log
+    data["engine_configs"]["bad-flag"] = {"extra_args": ["--no-such-flag", secret]}
     catalog_file.write_text(yaml.safe_dump(data))
     plan = write_plan(tmp_path, engine_configs=["bad-flag", None], repeats=2)
     out = cli(settings, str(plan), "--config", str(catalog_file))
@@ -278,12 +283,13 @@ def test_a_group_whose_server_does_not_start_records_an_error_run_per_cell_and_t
     assert len(runs) == 4 and len(failed) == 2 and all(r.info.status == "FINISHED" or r.info.status == "FAILED" for r in runs)
     for r in failed:
         assert r.info.status == "FAILED" and "did not start" in r.data.tags[N.TAG_REASON]
-        assert json.loads(r.data.params["engine_flags"])["extra_args"] == ["--no-such-flag"]
+        assert json.loads(r.data.params["engine_flags"])["extra_args"] == ["--no-such-flag", MASK]
+        assert not [v for v in [*r.data.tags.values(), *r.data.params.values()] if secret in v]
     assert {r.data.tags[N.TAG_REPEAT] for r in failed} == {"0", "1"}
     from mlflow import MlflowClient
 
     log = MlflowClient(settings.tracking_uri).download_artifacts(failed[0].info.run_id, N.A_SERVER_LOG, str(tmp_path))
-    assert "no-such-flag" in Path(log).read_text()
+    assert "no-such-flag" in Path(log).read_text() and secret not in Path(log).read_text()
     report = build_report(settings, None, tmp_path / "reports")
     hard = sorted((g.hard_failures, g.n) for g in report.configs)
     assert (2, 2) in hard and len(report.configs) == 2  # the failed configuration is a row with its failures
