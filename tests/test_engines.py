@@ -130,6 +130,16 @@ def test_speed_records_llama_bench_figures_with_their_spread(settings, tmp_path)
                           "-r", "2", "-o", "json", "-t", "2", "-ngl", "0"], capture_output=True, text=True, timeout=900)
     direct = {f"pp{e['n_prompt']}" if e["n_prompt"] else f"tg{e['n_gen']}": e["avg_ts"] for e in json.loads(out.stdout)}
     assert 0.5 < m["pp512_tps"] / direct["pp512"] < 2 and 0.5 < m["tg128_tps"] / direct["tg128"] < 2
+    # It is the reference of exactly the configuration a simulation is served as: the same served id, from the
+    # same parts (the report matches speed references on it).
+    from beyond_vibes.identity import served_id, served_parts
+    from beyond_vibes.serving import serve_model
+
+    with serve_model(model, quant, settings, engine, None, None, None, catalog.engine_spec(engine.engine)) as served:
+        assert run.data.tags[N.TAG_SERVED_ID] == served_id(served_parts(served))
+        assert json.loads(run.data.params[N.PARAM_CONFIG_IDENTITY]) == json.loads(json.dumps(served_parts(served),
+                                                                                             default=str))
+    assert our_processes() == []
 
 
 # ---- the container runtime on podman's Docker-compatible API ------------------------------------------------------

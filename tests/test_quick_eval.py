@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from beyond_vibes import names as N
 from beyond_vibes.catalog import load_catalog
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.quick_eval.compare import compare
@@ -328,6 +329,22 @@ def test_scored_items_are_reused_and_only_new_ones_are_asked(settings, tmp_path,
     model, quant = catalog.choose("smol", "Q8_0")
     with_template = run()
     assert with_template.requests == 4 and with_template.metrics["n_reused"] == 0
+    # Each run carries its configuration's identity: one id while only the set changed, another for the rebuilt
+    # binary (which the identity names) and another for the template; the report shows them as three rows.
+    from mlflow import MlflowClient
+
+    from beyond_vibes.identity import differences
+    from beyond_vibes.report import build_report
+
+    got = {name: MlflowClient(settings.tracking_uri).get_run(r.run_id).data for name, r in (
+        ("first", first), ("changed", changed), ("rebuilt", on_rebuilt), ("template", with_template))}
+    ids = {name: d.tags[N.TAG_CONFIG_ID] for name, d in got.items()}
+    assert ids["first"] == ids["changed"] and len({ids["first"], ids["rebuilt"], ids["template"]}) == 3
+    parts = {name: json.loads(d.params[N.PARAM_CONFIG_IDENTITY]) for name, d in got.items()}
+    assert [d.split(":")[0] for d in differences(parts["first"], parts["rebuilt"])] == ["llama_build"]
+    assert [d.split(":")[0] for d in differences(parts["rebuilt"], parts["template"])] == ["chat_template_sha256"]
+    rows = json.loads(build_report(settings, None, tmp_path / "reports").results_json.read_text())["quick_evals"]
+    assert sorted(r["config_id"] for r in rows) == sorted({ids["first"], ids["rebuilt"], ids["template"]})
 
 
 @pytest.mark.integration

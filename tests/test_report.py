@@ -46,6 +46,7 @@ def _sim(client, exp_id, cfg, task, archetype, repeat, status, i, extra_metrics=
             N.TAG_HOST: "bench-1"}
     if local:
         tags[N.TAG_SERVER_ID] = f"srv-{quant}"
+        tags[N.TAG_SERVED_ID] = f"served-{quant}"
     run = client.create_run(exp_id, tags=tags, start_time=1_700_000_000_000 + i)
     rid = run.info.run_id
     metrics = {N.M_SUCCESS: 1.0 if status == S else 0.0, N.M_CHECKS_PASSED: 2.0 if status == S else 1.0,
@@ -107,9 +108,12 @@ def recorded(settings, tmp_path):
         if vram:
             sc.log_metric(r.info.run_id, N.M_PEAK_VRAM_MB, vram)
     pc, pexp = _side(settings, "speed")
-    r = pc.create_run(pexp, tags={N.TAG_KIND: "speed", N.TAG_MODEL: A[0], N.TAG_QUANT: A[1], N.TAG_ENGINE: A[2]})
-    for k, v in {"pp512_tps": 900.0, "pp512_tps_std": 5.0, "tg128_tps": 55.5, "tg128_tps_std": 0.5}.items():
-        pc.log_metric(r.info.run_id, k, v)
+    # A's reference, and one of B's model/quant/engine on another build (another served id): no reference for B.
+    for cfg, served, tg in ((A, "served-Q8_0", 55.5), (B, "served-Q4_K_M-other-build", 70.0)):
+        r = pc.create_run(pexp, tags={N.TAG_KIND: "speed", N.TAG_MODEL: cfg[0], N.TAG_QUANT: cfg[1], N.TAG_ENGINE: cfg[2],
+                                      N.TAG_SERVED_ID: served})
+        for k, v in {"pp512_tps": 900.0, "pp512_tps_std": 5.0, "tg128_tps": tg, "tg128_tps_std": 0.5}.items():
+            pc.log_metric(r.info.run_id, k, v)
     # Quick evals: q10 was not scored for A (request failed): None, not a failure.
     _quick_eval(settings, A, [True] * 8 + [False, None])
     _quick_eval(settings, B, [True] * 4 + [False, True, True, False, True, True])
@@ -151,7 +155,8 @@ def test_statistics_by_hand(recorded, tmp_path):
     assert b["pass_at_k"] == {"1": pytest.approx(0.5), "2": pytest.approx(5 / 6), "3": pytest.approx(1.0)}
     # Hard failures: B's timeout and error = 2/6; A's failed run is a failure, not a hard one.
     assert (a["hard_failures"], b["hard_failures"], b["hard_failure_rate"]) == (0, 2, pytest.approx(1 / 3))
-    # Medians: A gen tok/s 40..50 -> (44 + 46)/2 = 45; TTFT 0.2..0.7 -> (0.4 + 0.5)/2 = 0.45; beside llama-bench.
+    # Medians: A gen tok/s 40..50 -> (44 + 46)/2 = 45; TTFT 0.2..0.7 -> (0.4 + 0.5)/2 = 0.45; beside llama-bench of
+    # the same served configuration (B's bench ran on another build: no reference, not a wrong one).
     assert a["gen_tps_median"] == 45.0 and a["ttft_s_median"] == pytest.approx(0.45)
     assert (a["speed_tg128_tps"], a["speed_pp512_tps"], b["speed_tg128_tps"]) == (55.5, 900.0, None)
     # Peak VRAM: max(runs 8800, server 9100); B measured none -> None (n/a), never 0. Load time from the servers.

@@ -3,10 +3,11 @@ readable parts and one hash of them.
 
 Two ids, one for each question:
 - the served id (`bv.served_id`): the model file, quant, engine and runtime, the llama.cpp build (`llama-server
-  --version` for a process, the image digest for a container), the engine flags actually passed, the chat template
-  and the sampling. A speed reference and a quick eval are matched on it.
-- the config id (`bv.config_id`): the served parts plus the agent, its version and the turn limit. The report
-  compares simulations by it: two runs that differ in any part are two rows, never pooled.
+  --version` and sha256 for a process, the image digest for a container), the engine flags actually passed, the chat
+  template and the sampling. A speed reference is matched on it.
+- the config id (`bv.config_id`): the served parts plus, for a simulation, the agent, its version and the turn limit.
+  The report compares runs by it: two runs that differ in any part are two rows, never pooled. A quick eval or a
+  speed run has no agent: its config id is its served id.
 
 The parts are logged as the param `config_identity` (JSON), so a report can say what differs between two rows.
 """
@@ -67,10 +68,7 @@ def identity_tags(parts: dict) -> dict[str, str]:
     """The run's tags: both ids."""
     from beyond_vibes import names as N
 
-    tags = {N.TAG_SERVED_ID: served_id(parts)}
-    if "agent" in parts:
-        tags[N.TAG_CONFIG_ID] = config_id(parts)
-    return tags
+    return {N.TAG_SERVED_ID: served_id(parts), N.TAG_CONFIG_ID: config_id(parts)}
 
 
 def identity_param(parts: dict) -> str:
@@ -96,12 +94,35 @@ def _short(v) -> str:
     return text if len(text) <= 40 else text[:16] + "…" + text[-8:]
 
 
-def engine_build(settings, engine, spec) -> str:
-    """The build that will serve `engine`, known before anything starts (a quick eval's re-use key and a sweep
-    cell's key need it): the process runtime's llama-server (`--version` and sha256), or the container image as
-    the engine spec names it."""
+def planned_build(settings, model, engine, spec) -> tuple[str | None, str | None]:
+    """(build, image) that will serve `model` on `engine`, known before anything starts, exactly as a started server
+    records them: the process runtime's llama-server (`--version` and sha256), or the container image's digest
+    (after preflight, which pulled it). An API model has neither."""
+    if not model.is_local:
+        return None, None
     if engine.runtime == "container":
-        return f"image:{spec.image if spec is not None and spec.image else 'default'}"
+        from beyond_vibes.runtime.container import ContainerRuntime
+
+        image = ContainerRuntime(settings).image(spec)
+        return None, (image.attrs.get("RepoDigests") or [None])[0] or image.id
     from beyond_vibes.runtime.process import ProcessRuntime, binary_build
 
-    return binary_build(ProcessRuntime(settings).binary(engine, spec))
+    return binary_build(ProcessRuntime(settings).binary(engine, spec)), None
+
+
+def engine_build(settings, model, engine, spec) -> str:
+    """The build as one string, for keys (a quick eval's re-use key, a sweep cell's key): a rebuilt binary or a
+    re-pulled image changes it."""
+    if not model.is_local:
+        return f"api:{model.base_url}"
+    build, image = planned_build(settings, model, engine, spec)
+    return build or f"image:{image}"
+
+
+def planned_identity(settings, model, quant: str | None, resolved, engine, spec, sampling=None) -> dict:
+    """The served parts of a configuration before (or without) a server: the same parts, and so the same ids, as
+    `served_parts` gives once it runs. `sampling` overrides the model's (a quick-eval set may pin its own)."""
+    build, image = planned_build(settings, model, engine, spec)
+    if sampling is not None:
+        model = model.model_copy(update={"sampling": sampling})
+    return planned_parts(model, quant, resolved.sha256, engine, build, image, resolved.chat_template_sha256)

@@ -92,8 +92,7 @@ class ServedModel:
 
     @property
     def chat_template_sha256(self) -> str | None:
-        t = self.resolved.chat_template
-        return sha256_file(t) if t else None
+        return self.resolved.chat_template_sha256
 
 
 def runtime_name(model: Model, engine: EngineConfig | None = None) -> str:

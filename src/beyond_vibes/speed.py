@@ -121,19 +121,24 @@ def run_speed(settings: Settings, model: Model, quant: str, engine: EngineConfig
     else:
         text = run_bench_process(settings, engine, spec, resolved.path, repetitions)
     tests, build = parse_bench(text)
-    run_id = _record(settings, model, quant, engine, resolved, tests, build, text, image, started, experiment)
+    from beyond_vibes.identity import planned_identity
+
+    # The identity of the configuration this measures, as its simulations record it (their llama-server's build).
+    identity = planned_identity(settings, model, quant, resolved, engine, spec)
+    run_id = _record(settings, model, quant, engine, resolved, tests, build, text, image, started, experiment, identity)
     return SpeedResult(tests, build, run_id, json.loads(text[text.find("["):]))
 
 
-def _record(settings, model, quant, engine, resolved, tests, build, text, image, started, experiment) -> str:
+def _record(settings, model, quant, engine, resolved, tests, build, text, image, started, experiment, identity) -> str:
     from mlflow.entities import Metric, Param
 
+    from beyond_vibes.identity import identity_param, identity_tags
     from beyond_vibes.serving import owner_tags
     from beyond_vibes.tracking import tracking_client
 
     client, exp_id = tracking_client(settings, f"{experiment or settings.mlflow_experiment}-speed")
     tags = {N.TAG_KIND: "speed", N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family, N.TAG_QUANT: quant,
-            N.TAG_ENGINE: engine.engine.value, N.TAG_RUNTIME: engine.runtime, **owner_tags()}
+            N.TAG_ENGINE: engine.engine.value, N.TAG_RUNTIME: engine.runtime, **identity_tags(identity), **owner_tags()}
     run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
                             run_name=f"{model.name}:{quant} · {engine.engine.value} · {engine.runtime} · llama-bench")
     now = int(time.time() * 1000)
@@ -144,7 +149,7 @@ def _record(settings, model, quant, engine, resolved, tests, build, text, image,
             metrics.append(Metric(f"{t.name}_tps_median", round(statistics.median(t.samples), 2), now, 0))
     params = {N.PARAM_LLAMA_BUILD: build, N.PARAM_ENGINE_CONFIG: engine.name, N.PARAM_MODEL_SHA256: resolved.sha256,
               N.PARAM_ENGINE_FLAGS: json.dumps(engine.flags(), sort_keys=True), "repetitions": tests[0].n if tests else 0,
-              N.PARAM_IMAGE: image}
+              N.PARAM_IMAGE: image, N.PARAM_CONFIG_IDENTITY: identity_param(identity)}
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items() if v is not None])
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "llama-bench.json").write_text(text[text.find("["):])

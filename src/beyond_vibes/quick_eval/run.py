@@ -262,6 +262,7 @@ class QuickEvalPlan:
     sets: list[tuple[EvalSet, list[Item]]]
     model_sha256: str = ""
     keys: dict[str, str] = field(default_factory=dict)
+    identities: dict[str, dict] = field(default_factory=dict)  # per set: identity.planned_identity (its sampling)
     known: dict[str, dict[str, ItemResult]] = field(default_factory=dict)
 
     def todo(self, s: EvalSet, items: list[Item]) -> list[Item]:
@@ -272,9 +273,8 @@ class QuickEvalPlan:
 def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: EngineConfig, spec: EngineSpec,
                    sets: list[tuple[EvalSet, list[Item]]], models_dir: Path | None = None, experiment: str | None = None,
                    progress: Callable[[str, int, int], None] = lambda name, done, total: None) -> list[SetRun]:
-    from beyond_vibes.identity import engine_build
+    from beyond_vibes.identity import engine_build, planned_identity
     from beyond_vibes.serving import preflight
-    from beyond_vibes.store import sha256_file
 
     for s, _ in sets:
         if s.scorer not in SCORERS and s.scorer != "judge":
@@ -287,10 +287,11 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
             load_judge(settings, s.judge.value, experiment)
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
     plan = QuickEvalPlan(model, quant, engine, spec, sets, resolved.sha256)
-    build = engine_build(settings, engine, spec) if model.is_local else f"api:{model.base_url}"
-    template = sha256_file(resolved.chat_template) if resolved.chat_template else None
+    build = engine_build(settings, model, engine, spec)
+    template = resolved.chat_template_sha256
     for s, _ in sets:
         plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s, build, template)
+        plan.identities[s.name] = planned_identity(settings, model, quant, resolved, engine, spec, eval_sampling(model, s))
         plan.known[s.name] = previous_results(settings, plan.keys[s.name], exp)
     pending = {s.name: plan.todo(s, items) for s, items in sets}
     fresh: dict[str, tuple[list[ItemResult], int, float]] = {}
@@ -299,11 +300,8 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
         from beyond_vibes.serving import serve_model
 
         with serve_model(model, quant, settings, engine, models_dir, resolved, experiment, spec) as served:
-            from beyond_vibes.identity import served_id, served_parts
-
             served_info = {"server_id": served.server_id, "engine": served.engine_name, "runtime": served.runtime,
-                           "build": served.server.build, "image": served.server.image,
-                           "served_id": served_id(served_parts(served))}
+                           "build": served.server.build, "image": served.server.image}
             for s, _ in sets:
                 todo = pending[s.name]
                 if not todo:
@@ -348,6 +346,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
     KILLED: an interrupted set, with the items scored before the stop (the next run re-uses them)."""
     from mlflow.entities import Metric, Param, RunTag
 
+    from beyond_vibes.identity import identity_param, identity_tags
     from beyond_vibes.procs import deferred_signals
     from beyond_vibes.serving import owner_tags
     from beyond_vibes.tracking import tracking_client
@@ -364,8 +363,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                 N.TAG_STATUS: status, **owner_tags()}
         if served.get("server_id"):
             tags[N.TAG_SERVER_ID] = served["server_id"]
-        if served.get("served_id"):  # how the model was served (identity.served_id); absent when nothing was asked
-            tags[N.TAG_SERVED_ID] = served["served_id"]
+        tags.update(identity_tags(plan.identities[s.name]))  # the same ids whether items were asked or re-used
         errors = [i.error for i in run.items if i.error]
         if errors:
             tags[N.TAG_ERROR] = f"{len(errors)} item(s) not scored: {errors[0]}"[:500]
@@ -380,7 +378,8 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                   N.PARAM_ENGINE_FLAGS: json.dumps(plan.engine.flags(), sort_keys=True),
                   N.PARAM_TEMPERATURE: sampling.temperature, N.PARAM_SEED: sampling.seed,
                   N.PARAM_MAX_TOKENS: sampling.max_tokens, N.PARAM_LLAMA_BUILD: served.get("build"),
-                  N.PARAM_IMAGE: served.get("image"), "judge": s.judge}
+                  N.PARAM_IMAGE: served.get("image"), "judge": s.judge,
+                  N.PARAM_CONFIG_IDENTITY: identity_param(plan.identities[s.name])}
         now = int(time.time() * 1000)
         started = now - int(run.seconds * 1000)  # the run spans the asking of its items (re-used ones: none)
         mlflow_run = client.create_run(exp_id, start_time=started, tags={},

@@ -68,7 +68,7 @@ class GroupStats:
     ttft_s_median: float | None = None
     prompt_tps_median: float | None = None
     gen_tps_median: float | None = None
-    speed_pp512_tps: float | None = None  # llama-bench reference for the same model/quant/engine
+    speed_pp512_tps: float | None = None  # llama-bench reference for the same served configuration (served id)
     speed_tg128_tps: float | None = None
     peak_vram_mb: float | None = None
     peak_rss_mb: float | None = None
@@ -190,7 +190,7 @@ def _family(runs: list[SimRun]) -> str:
     return statistics.mode(families) if families else runs[0].model
 
 
-def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tuple[str, str, str], SpeedRef],
+def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[str, SpeedRef],
               judges: dict[str, JudgeInfo], tasks_per_month: int = DEFAULT_TASKS_PER_MONTH,
               task: str | None = None, archetype: str | None = None) -> GroupStats:
     """Statistics of one non-empty group of runs of one configuration."""
@@ -201,7 +201,7 @@ def summarise(runs: list[SimRun], servers: dict[str, ServerRun], speed: dict[tup
         by_task[r.task].append(r.passed)
     low, high, ci_method = pass_rate_interval(by_task)
     hard = sum(r.hard_failure for r in runs)
-    ref = speed.get(runs[0].config[:3])
+    ref = speed.get(runs[0].tags.get(N.TAG_SERVED_ID, ""))  # the same served configuration, or no reference
     linked = [servers[sid] for sid in {r.server_id for r in runs if r.server_id} if sid in servers]
     # Load time belongs to the served model: one value per server (a run's own load_s only when its server is unknown).
     loads = [s.metrics[N.M_LOAD_S] for s in linked if N.M_LOAD_S in s.metrics]

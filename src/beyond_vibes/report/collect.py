@@ -102,10 +102,13 @@ class ServerRun:
 
 @dataclass
 class SpeedRef:
-    """llama-bench's raw engine figures for one model/quant/engine (the latest run)."""
+    """llama-bench's raw engine figures for one served configuration (the latest run)."""
 
     run_id: str
     metrics: dict[str, float]  # pp512_tps, tg128_tps and their _std
+    model: str = ""
+    quant: str = ""
+    engine: str = ""
 
 
 @dataclass
@@ -120,10 +123,11 @@ class QuickEvalRun:
     metrics: dict[str, float]
     params: dict[str, str]
     items: list[dict] | None  # the per-item table; None when the artifact is missing or unreadable
+    config_id: str = ""  # identity.config_id (its served id: a quick eval has no agent); "" before ids existed
 
     @property
     def config(self) -> Config:
-        return (self.model, self.quant, self.engine, "")
+        return (self.model, self.quant, self.engine, self.config_id)
 
     def outcomes(self) -> dict[str, bool]:
         """Item id -> passed, for scored items only (passed None = the request failed, not a wrong answer)."""
@@ -136,7 +140,7 @@ class Collected:
     experiment: str
     sims: list[SimRun]
     servers: dict[str, ServerRun]
-    speed: dict[tuple[str, str, str], SpeedRef]  # (model, quant, engine) -> the latest llama-bench
+    speed: dict[str, SpeedRef]  # served id (identity.served_id) -> the latest llama-bench of that configuration
     quick_evals: list[QuickEvalRun]
     skipped_unfinished: int = 0  # runs with no bv.status yet (still running, or a writer that died)
     missing_run_ids: list[str] = field(default_factory=list)
@@ -214,16 +218,20 @@ def servers(client, experiment: str) -> dict[str, ServerRun]:
     return out
 
 
-def speed_refs(client, experiment: str) -> dict[tuple[str, str, str], SpeedRef]:
+def speed_refs(client, experiment: str) -> dict[str, SpeedRef]:
+    """A llama-bench reference per served configuration: same model file, build, engine flags (a bench on another
+    build or batch size measures another engine, so it is no reference). A bench without a served id (recorded
+    before ids existed) matches nothing."""
     exp_id = _side_experiment(client, f"{experiment}-speed")
     if exp_id is None:
         return {}
-    out: dict[tuple[str, str, str], SpeedRef] = {}
+    out: dict[str, SpeedRef] = {}
     # Oldest first, so the latest measurement of a configuration wins.
     for run in sorted(_search(client, exp_id, f"tags.`{N.TAG_KIND}` = 'speed'"), key=lambda r: r.info.start_time or 0):
         t = run.data.tags
-        if any(k.endswith("_tps") for k in run.data.metrics):
-            out[(t.get(N.TAG_MODEL, "?"), t.get(N.TAG_QUANT, ""), t.get(N.TAG_ENGINE, ""))] = SpeedRef(run.info.run_id, dict(run.data.metrics))
+        if t.get(N.TAG_SERVED_ID) and any(k.endswith("_tps") for k in run.data.metrics):
+            out[t[N.TAG_SERVED_ID]] = SpeedRef(run.info.run_id, dict(run.data.metrics), t.get(N.TAG_MODEL, "?"),
+                                               t.get(N.TAG_QUANT, ""), t.get(N.TAG_ENGINE, ""))
     return out
 
 
@@ -249,12 +257,14 @@ def quick_evals(client, experiment: str) -> list[QuickEvalRun]:
         t = run.data.tags
         if "accuracy" not in run.data.metrics:
             continue  # nothing scored: no accuracy to report
-        latest[(t.get(N.TAG_MODEL), t.get(N.TAG_QUANT), t.get(N.TAG_ENGINE), t.get(N.TAG_SET))] = run
+        # One row per configuration and set: another build or template is another row, never the latest of one.
+        latest[(t.get(N.TAG_MODEL), t.get(N.TAG_QUANT), t.get(N.TAG_ENGINE), t.get(N.TAG_CONFIG_ID, ""),
+                t.get(N.TAG_SET))] = run
     out = []
-    for (model, quant, engine, set_name), run in sorted(latest.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+    for (model, quant, engine, cid, set_name), run in sorted(latest.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
         out.append(QuickEvalRun(run.info.run_id, set_name or "?", model or "?", quant or "", engine or "",
                                 run.data.tags.get(N.TAG_FAMILY, ""), run.info.start_time or 0, dict(run.data.metrics),
-                                dict(run.data.params), _items(client, run.info.run_id)))
+                                dict(run.data.params), _items(client, run.info.run_id), cid or ""))
     return out
 
 

@@ -41,10 +41,11 @@ class QuickEvalSummary:
     items_per_s: float | None = None
     gen_tps: float | None = None
     set_version: str | None = None
+    config_id: str = ""
 
     @property
     def label(self) -> str:
-        return config_label((self.model, self.quant, self.engine))
+        return config_label((self.model, self.quant, self.engine, self.config_id))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,7 +68,7 @@ def summarise(run: QuickEvalRun) -> QuickEvalSummary:
         by_level = {lv: Rate(0, 0, m[f"accuracy_{lv}"], m[f"accuracy_{lv}"], m[f"accuracy_{lv}"])
                     for lv in DIFFICULTIES if f"accuracy_{lv}" in m}
     return QuickEvalSummary(run.set, run.model, run.quant, run.engine, run.run_id, acc, by_level,
-                            m.get("items_per_s"), m.get("gen_tps"), run.params.get("set_version"))
+                            m.get("items_per_s"), m.get("gen_tps"), run.params.get("set_version"), run.config_id)
 
 
 def compare_quick_evals(runs: list[QuickEvalRun], baseline: ConfigRef, thresholds: Thresholds = Thresholds()) -> list[Comparison]:

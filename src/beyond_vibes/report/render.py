@@ -163,7 +163,8 @@ def results(data: ReportData) -> dict:
         "quick_evals": [q.as_dict() for q in data.quick_evals],
         "quick_eval_comparisons": [c.as_dict() for c in data.quick_comparisons],
         "promotion": [d.as_dict() for d in data.promotion] if data.promotion is not None else None,
-        "speed_references": [{"model": k[0], "quant": k[1], "engine": k[2], "run_id": v.run_id, **v.metrics}
+        "speed_references": [{"served_id": k, "model": v.model, "quant": v.quant, "engine": v.engine, "run_id": v.run_id,
+                               **v.metrics}
                              for k, v in sorted(data.collected.speed.items())],
         "judges": {a: j.as_dict() for a, j in data.judges.items()},
         "environment": data.environment,

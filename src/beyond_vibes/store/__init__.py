@@ -23,6 +23,10 @@ class ResolvedModel:
     revision: str = ""  # the Hugging Face commit the file came from, when it came from a repo
     chat_template: Path | None = None  # a template file shipped beside the model (llama-server --chat-template-file)
 
+    @property
+    def chat_template_sha256(self) -> str | None:
+        return sha256_file(self.chat_template) if self.chat_template else None
+
 
 def transfer_progress(transient: bool = False, disable: bool = False):
     """The progress bars every download and upload shows: name, bar, bytes, speed, time left."""

@@ -16,19 +16,15 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
     configuration's identity as planned; created and ended in one go (signals deferred): never left RUNNING."""
     from mlflow.entities import Param
 
-    from beyond_vibes.identity import engine_build, identity_param, identity_tags, planned_parts
+    from beyond_vibes.identity import identity_param, identity_tags, planned_identity
     from beyond_vibes.procs import deferred_signals
     from beyond_vibes.redact import Redactor
     from beyond_vibes.serving import owner_tags, preflight
-    from beyond_vibes.store import sha256_file
     from beyond_vibes.tracking import tracking_client
 
     model, engine = group.model, group.engine
     resolved = preflight(model, group.quant, settings, models_dir, None, engine, group.spec)
-    build = engine_build(settings, engine, group.spec) if model.is_local and engine.runtime == "process" else None
-    image = group.spec.image if engine.runtime == "container" and group.spec is not None else None
-    template = sha256_file(resolved.chat_template) if resolved.chat_template else None
-    parts = {**planned_parts(model, group.quant, resolved.sha256, engine, build, image, template),
+    parts = {**planned_identity(settings, model, group.quant, resolved, engine, group.spec),
              "agent": plan.agent, "agent_version": _agent_version(settings, plan),
              "max_turns": plan.max_turns or cell.task.max_turns}
     redact = Redactor(settings.secret_values())
@@ -44,7 +40,7 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
     seed = cell.seed if cell.seed is not None else model.sampling.seed
     params = {N.PARAM_SEED: seed, N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_MODEL_SHA256: resolved.sha256,
               N.PARAM_ENGINE_CONFIG: engine.name, N.PARAM_ENGINE_FLAGS: json.dumps(engine.flags(), sort_keys=True),
-              N.PARAM_LLAMA_BUILD: build, N.PARAM_CONFIG_IDENTITY: identity_param(parts),
+              N.PARAM_LLAMA_BUILD: parts["llama_build"], N.PARAM_CONFIG_IDENTITY: identity_param(parts),
               N.PARAM_TASK_FILE_SHA256: cell.task.file_sha256}
     with deferred_signals():
         client, exp_id = tracking_client(settings, experiment)

@@ -130,7 +130,6 @@ def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -
     from beyond_vibes.agents import get_agent
     from beyond_vibes.identity import engine_build
     from beyond_vibes.serving import preflight
-    from beyond_vibes.store import sha256_file
 
     tasks = plan_tasks(plan, settings, where)
     prompts = {}
@@ -166,8 +165,8 @@ def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -
                     spec = catalog.engine_spec(engine.engine)
                     resolved = preflight(model, q, settings, models_dir, None, engine, spec)
                     group = Group(model, q, engine, spec, resolved.sha256 or "")
-                    build = engine_build(settings, engine, spec) if model.is_local else ""
-                    template = sha256_file(resolved.chat_template) if resolved.chat_template else None
+                    build = engine_build(settings, model, engine, spec) if model.is_local else ""
+                    template = resolved.chat_template_sha256
                     for t in tasks:
                         for seed in plan.seeds or [None]:
                             for r in range(plan.repeats):
