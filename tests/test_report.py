@@ -4,8 +4,10 @@ the CLI's bad-input path and the HTML as headless Chromium renders it."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -483,6 +485,40 @@ def test_html_renders_in_chromium(recorded, tmp_path):
     shutil.copyfile(shot, "/tmp/report_shot.png")
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_the_first_screen_in_chromium_is_the_decision(settings, tmp_path):
+    """Two stores: one where two configurations differ clearly (A solves 8 tasks, B none), one where they do not
+    (one run each of one task). The first thing on the page is the decision, in words, with its numbers."""
+    from beyond_vibes.browser import Browser
+
+    screens = {}
+    for name, outcomes in (("clear", {A: [S] * 8, B: [F] * 8}), ("unclear", {A: [S], B: [F]})):
+        s = settings.model_copy(update={"mlflow_experiment": f"first-screen-{name}"})
+        client, exp_id = tracking_client(s)
+        i = 0
+        for cfg, statuses in outcomes.items():
+            for t, status in enumerate(statuses):
+                _sim(client, exp_id, cfg, f"task{t}", "repo_maintenance", 0, status, i)
+                i += 1
+        r = build_report(s, None, tmp_path / name)
+        with Browser(width=1300, height=700) as b:
+            b.goto(r.index_html.resolve().as_uri())
+            assert b.wait_for_text("Decision", timeout=30)
+            first = b.evaluate("document.querySelector('main section, body section').id")
+            screens[name] = b.evaluate("document.querySelector('#decision').innerText")
+            top = b.evaluate("document.querySelector('#decision').getBoundingClientRect().top")
+            b.screenshot(tmp_path / f"first-{name}.png")
+        shutil.copyfile(tmp_path / f"first-{name}.png", f"/tmp/first-screen-{name}.png")
+        assert first == "decision" and top < 400  # above the fold, before every table
+    # 8 of 8 against 0 of 8, paired over 8 tasks: +100 points; Newcombe's floor from Wilson(8/8) low = 0.675592:
+    # 1 - sqrt(2) · 0.324408 = 0.541215 -> +54.
+    assert "qwen3-8b:Q8_0:cuda wins over the runner-up qwen3-8b:Q4_K_M:cuda by +100 points [+54, +100]" in screens["clear"]
+    # 1 of 1 against 0 of 1: one shared task, Newcombe's interval includes 0; 100 points seen needs
+    # (1.95996 · sqrt(2 · 0.5 · 0.5) + 0.84162 · 0)² / 1² = 1.92 -> 2 runs each: 2 repeats of the one task, 1 more.
+    assert "cannot tell apart yet" in screens["unclear"] and "includes 0" in screens["unclear"]
+    assert "2 repeats of each of the 1 task(s) (1 more than the 1 run now)" in screens["unclear"]
+
+
 def test_reproducibility_is_the_share_of_repeats_with_the_most_common_outcome():
     from beyond_vibes.report.aggregate import repeat_consistency
 
@@ -558,16 +594,31 @@ def test_the_first_screen_is_the_decision():
                        status="success" if ok else "failed", start_time=i, metrics={N.M_SUCCESS: float(ok)})
                 for i, ok in enumerate(outcomes)]
 
+    def first(sims):
+        return verdict(aggregate(Collected("e", sims, {}, {}, []), {}), sims)
+
     strong, weak = runs("strong", [True] * 20), runs("weak", [False] * 20)
-    [line] = verdict(aggregate(Collected("e", strong + weak, {}, {}, []), {}).by_config)
-    assert line.startswith("**strong:Q4_0:cpu wins**") and "+100 points" in line
+    [line] = first(strong + weak)
+    # Paired over 20 tasks, +1 each: +100 points, floored by Newcombe at +77 (see test_stats).
+    assert line.startswith("**All tasks**: **strong:Q4_0:cpu wins**") and "+100 points [+77, +100]" in line
     close = runs("a", [True] * 6 + [False] * 4) + runs("b", [True] * 5 + [False] * 5)
-    [line] = verdict(aggregate(Collected("e", close, {}, {}, []), {}).by_config)
-    assert line.startswith("**Cannot tell apart yet**") and "10 points (as seen)" in line
-    assert f"about {runs_needed(0.6, 0.5)} runs per configuration" in line
+    [line] = first(close)
+    assert line.startswith("**All tasks**: **cannot tell apart yet**") and "10 points (as seen)" in line
+    need = runs_needed(0.6, 0.5)  # 385 runs over 10 tasks: 39 repeats each, 38 more than the one run now
+    assert f"about {need} runs per configuration, i.e. {math.ceil(need / 10)} repeats of each of the 10 task(s) " \
+           f"({math.ceil(need / 10) - 1} more than the 1 run now)" in line
     nothing = runs("x", [False] * 3) + runs("y", [False] * 3)
-    [line] = verdict(aggregate(Collected("e", nothing, {}, {}, []), {}).by_config)
-    assert line.startswith("No configuration passed a task") and "none is usable" in line
+    [line] = first(nothing)
+    assert line.startswith("**All tasks**: no configuration passed a task") and "none is usable" in line
+    # Two task sets: the decision for each. On set "b" the weak one wins; over all tasks nobody can tell.
+    def arch(runs_, name):
+        return [replace(r, archetype=name, task=f"{name}-{r.task}", run_id=f"{name}-{r.run_id}") for r in runs_]
+
+    mixed = arch(strong, "a") + arch(weak, "a") + arch(runs("strong", [False] * 20), "b") + \
+        arch(runs("weak", [True] * 20), "b")
+    overall, on_a, on_b = first(mixed)
+    assert overall.startswith("**All tasks**: **cannot tell apart yet**")
+    assert on_a.startswith("**a**: **strong:Q4_0:cpu wins**") and on_b.startswith("**b**: **weak:Q4_0:cpu wins**")
 
 
 def test_a_machine_hour_is_shared_among_the_runs_that_use_it_at_the_same_time():

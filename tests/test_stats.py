@@ -10,6 +10,7 @@ from beyond_vibes.stats import (
     decision,
     flip_counts,
     mcnemar_p,
+    paired_difference,
     pass_at_k,
     wilson_interval,
 )
@@ -132,3 +133,23 @@ def test_pass_rate_interval_is_clustered_by_task_when_tasks_repeat():
     assert method == WILSON and (low, high) == pytest.approx(wilson_interval(2, 3))
     # A model that always solves one task and never the other is not narrowly 50%: ten repeats each, [0, 1].
     assert pass_rate_interval({"a": [1] * 10, "b": [0] * 10})[:2] == (0.0, 1.0)
+
+
+def test_paired_difference_by_task():
+    # Three tasks x 5 repeats: per-task differences 0, 1, 0 -> mean 1/3, sd = sqrt(((1/3)² · 2 + (2/3)²) / 2) = 0.57735,
+    # SE = 0.57735 / sqrt(3) = 0.33333, t(0.975, 2) = 4.30265 -> ±1.43422: [-1.10, 1.77] clipped to [-1, 1].
+    a = {"t1": [True] * 5, "t2": [True] * 5, "t3": [False] * 5}
+    b = {"t1": [True] * 5, "t2": [False] * 5, "t3": [False] * 5}
+    d = paired_difference(a, b)
+    assert (d.mean, d.low, d.high, d.tasks, d.method) == (pytest.approx(1 / 3), -1.0, 1.0, 3, "paired by task")
+    # Twenty tasks, one run each, A always and B never: every task says +1, sd 0; that is not certainty, so the
+    # floor is Newcombe's from the two Wilson intervals: Wilson(20/20) low = 0.838876, Wilson(0/20) high = 0.161124
+    # -> low = 1 - sqrt(0.161124² + 0.161124²) = 1 - 0.227863 = 0.772137; high = 1.
+    always = {f"t{i}": [True] for i in range(20)}
+    never = {f"t{i}": [False] for i in range(20)}
+    d = paired_difference(always, never)
+    assert d.mean == 1.0 and d.low == pytest.approx(0.772137, abs=5e-6) and d.high == 1.0
+    # One shared task: Newcombe alone; none shared: no difference at all.
+    one = paired_difference({"t1": [True] * 4, "x": [True]}, {"t1": [False] * 4})
+    assert one.tasks == 1 and one.method == "Newcombe, one shared task" and one.mean == 1.0 and one.low < 1.0
+    assert paired_difference({"t1": [True]}, {"t2": [False]}) is None

@@ -1,10 +1,11 @@
 """The statistics of the report and the quick evals alike (neither package imports the other for them), on scipy.
 
 Intervals for pass rates: Wilson (`scipy.stats.binomtest(...).proportion_ci`) when every trial is independent, a
-cluster bootstrap over tasks (`scipy.stats.bootstrap` on task clusters) when tasks were repeated: ten repeats of two
-tasks are two clusters, not twenty independent trials. A percentile bootstrap for judge scores, the unbiased pass@k
-estimator, paired flips between a baseline and a candidate with an exact McNemar test, the paired comparison
-itself, and the accuracy-drop decision matrix used to call a quant or build "ship" or not.
+clustered standard error over tasks (as Inspect AI reports it) when tasks were repeated: ten repeats of two tasks are
+two clusters, not twenty independent trials. The difference between two configurations paired by task, a percentile
+bootstrap for judge scores (`scipy.stats.bootstrap`), the unbiased pass@k estimator, paired flips between a baseline
+and a candidate with an exact McNemar test, the paired comparison itself, and the accuracy-drop decision matrix used
+to call a quant or build "ship" or not.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def bootstrap_interval(
 
 WILSON = "Wilson (independent runs)"
 CLUSTER = "clustered by task"
+PAIRED = "paired by task"
+NEWCOMBE = "Newcombe, one shared task"
 
 
 def pass_rate_interval(outcomes_by_task: Mapping[str, Sequence[bool]], confidence: float = 0.95
@@ -77,6 +80,45 @@ def pass_rate_interval(outcomes_by_task: Mapping[str, Sequence[bool]], confidenc
     se = float(np.sqrt(k / (k - 1) * (residuals ** 2).sum()) / n)
     half = float(student_t.ppf(1 - (1 - confidence) / 2, k - 1)) * se
     return max(0.0, min(low, p - half)), min(1.0, max(high, p + half)), CLUSTER
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Pass rate of A minus B over the tasks both ran, paired by task, with its interval and how it was made."""
+
+    mean: float
+    low: float
+    high: float
+    tasks: int
+    method: str
+
+
+def paired_difference(a: Mapping[str, Sequence[bool]], b: Mapping[str, Sequence[bool]], confidence: float = 0.95
+                      ) -> Difference | None:
+    """A's minus B's pass rate over the tasks both ran (None when they share none). Each task's rate difference is
+    one observation: mean ± t(k-1) × sd/√k, so the interval reflects how much the difference varies from task to task;
+    never narrower than Newcombe's interval from the two Wilson intervals (a task-to-task spread of 0 is not
+    certainty), and Newcombe's alone with a single task."""
+    from scipy.stats import t as student_t
+
+    _check_confidence(confidence)
+    shared = sorted(t for t in a if t in b and len(a[t]) and len(b[t]))
+    if not shared:
+        return None
+    runs_a = [bool(x) for t in shared for x in a[t]]
+    runs_b = [bool(x) for t in shared for x in b[t]]
+    d = np.array([np.mean([bool(x) for x in a[t]]) - np.mean([bool(x) for x in b[t]]) for t in shared], dtype=float)
+    mean = float(d.mean())
+    # Newcombe (1998) method 10 on the pooled rates of the shared tasks.
+    pa, pb = sum(runs_a) / len(runs_a), sum(runs_b) / len(runs_b)
+    la, ua = wilson_interval(sum(runs_a), len(runs_a), confidence)
+    lb, ub = wilson_interval(sum(runs_b), len(runs_b), confidence)
+    low = pa - pb - float(np.hypot(pa - la, ub - pb))
+    high = pa - pb + float(np.hypot(ua - pa, pb - lb))
+    if len(d) < 2:
+        return Difference(mean, max(-1.0, low), min(1.0, high), 1, NEWCOMBE)
+    half = float(student_t.ppf(1 - (1 - confidence) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return Difference(mean, max(-1.0, min(low, mean - half)), min(1.0, max(high, mean + half)), len(d), PAIRED)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

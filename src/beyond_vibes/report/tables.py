@@ -249,7 +249,7 @@ def sections(data: ReportData) -> list[Section]:
     c = data.collected
     from beyond_vibes.report.verdict import verdict
 
-    decision = verdict(agg.by_config)
+    decision = verdict(agg, c.sims, data.promotion)
     out = [Section("Decision", "decision", decision, [], None if decision else NONE_RECORDED)] if agg.by_config else []
     out += [Section("Summary per configuration (model × quant × engine, #id)", "summary",
                    [f"{len(c.sims)} simulation runs in `{data.experiment}`"
