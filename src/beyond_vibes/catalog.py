@@ -135,6 +135,29 @@ class LocalSource(BaseModel):
         return self
 
 
+class Adapter(BaseModel):
+    """A GGUF LoRA adapter for a model (llama-server `--lora`, or `--lora-scaled` with a scale other than 1): a
+    model variant like a quant. From a path, a file in an installed package, or a Hugging Face repo (through the S3
+    mirror and the cache like model files); checked against `sha256` when given."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None
+    package: str | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+    file: str | None = None  # the .gguf in the package or the Hugging Face repo
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    scale: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Adapter":
+        if sum(map(bool, (self.path, self.package, self.repo_id))) != 1:
+            raise ValueError("give exactly one of path, package (with file) or repo_id (with file)")
+        if (self.package or self.repo_id) and not self.file:
+            raise ValueError("a package or repo_id adapter needs file (the .gguf in it)")
+        return self
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -148,6 +171,8 @@ class Model(BaseModel):
     sources: dict[str, LocalSource] = Field(default_factory=dict)  # quant tag -> file found offline
     engine: EngineConfig = Field(default_factory=EngineConfig)
     chat_template: str | None = None  # a Jinja chat template file (relative to models.yaml) used instead of the GGUF's
+    adapters: dict[str, Adapter] = Field(default_factory=dict)  # name -> a LoRA adapter for this model
+    adapter: str | None = None  # the adapter this entry is served with (`--adapter NAME` sets it); None: the base
     # API models.
     model_id: str | None = None
     base_url: str | None = None
@@ -164,6 +189,21 @@ class Model(BaseModel):
     def quants(self) -> list[str]:
         return list(dict.fromkeys([*self.quant_tags, *self.sources]))
 
+    @property
+    def label(self) -> str:
+        """The name a variant is shown by: `model+adapter`, or the model's name for its base."""
+        return f"{self.name}+{self.adapter}" if self.adapter else self.name
+
+    def with_adapter(self, name: str | None, where: str = "--adapter") -> "Model":
+        """This model served with adapter `name` (None: the base); an unknown name is one line naming the known."""
+        if name is None:
+            return self.model_copy(update={"adapter": None})
+        if name not in self.adapters:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise ConfigError(f"{where}: model {self.name} has no adapter {name!r} (models.yaml adapters: {known}); "
+                              f"add it under models[{self.name}].adapters")
+        return self.model_copy(update={"adapter": name})
+
     @model_validator(mode="after")
     def _provider_fields(self) -> "Model":
         if self.is_local:
@@ -173,6 +213,10 @@ class Model(BaseModel):
             missing = [f for f in ("model_id", "base_url") if not getattr(self, f)]
             if missing:
                 raise ValueError(f"an API model (provider {self.provider}) needs {', '.join(missing)}")
+            if self.adapters:
+                raise ValueError("adapters are for local models (llama-server --lora), not an API")
+        if self.adapter is not None and self.adapter not in self.adapters:
+            raise ValueError(f"adapter {self.adapter!r} is not one of its adapters ({', '.join(self.adapters) or 'none'})")
         return self
 
 

@@ -81,6 +81,7 @@ def _catalog_and_settings(config: str | None):
 @click.option("--model", default=None, help="Model name from models.yaml (default: the catalog's default).")
 @click.option("--provider", default=None, help="Only consider models of this provider (local, openai...).")
 @click.option("--quant", default=None, help="Quant tag, e.g. Q4_K_M (default: the model's first).")
+@click.option("--adapter", default=None, help="A LoRA adapter of the model (models.yaml adapters) served on top of it.")
 @click.option("--prompt-vars", default=None, help='JSON object filling {vars} in the task prompt, e.g. \'{"extra": "..."}\'.')
 @click.option("--max-turns", type=click.IntRange(min=1), default=None, help="Turn budget (default: the task's).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Wall-clock budget for the agent in seconds.")
@@ -94,7 +95,7 @@ def _catalog_and_settings(config: str | None):
               help="What confines the agent, the task's setup and the checks: auto (bwrap where it works, else a "
                    "container), bwrap, container, or none (unconfined: only when you mean it).")
 @handle_errors
-def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, config, experiment, keep_workspace,
+def simulate(task, model, provider, quant, adapter, prompt_vars, max_turns, timeout, config, experiment, keep_workspace,
              engine, engine_config, runtime, sandbox) -> None:
     """Run one coding-agent simulation on a model and record it in MLflow."""
     from beyond_vibes.simulate import SimulateOptions, simulate as run_simulation
@@ -108,6 +109,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
     catalog, settings = _catalog_and_settings(config)
     the_task = load_task(task, settings.tasks_dir)
     chosen, chosen_quant = catalog.choose(model, quant, provider)
+    chosen = chosen.with_adapter(adapter)
     the_task.render_prompt(variables)  # a missing {var} fails before any download
     from beyond_vibes.confinement import get_sandbox
 
@@ -123,7 +125,7 @@ def simulate(task, model, provider, quant, prompt_vars, max_turns, timeout, conf
                            engine_spec=catalog.engine_spec(resolved_engine.engine) if resolved_engine else None)
     models_dir = catalog.path.resolve().parent
     resolved = resolve_model(chosen, chosen_quant, settings, base_dir=models_dir)  # progress bars when it downloads
-    with signals_as_interrupt(), console.status(f"simulating {the_task.name} on {chosen.name} {chosen_quant or ''}..."):
+    with signals_as_interrupt(), console.status(f"simulating {the_task.name} on {chosen.label} {chosen_quant or ''}..."):
         result = run_simulation(the_task, chosen, chosen_quant, settings, opts, models_dir=models_dir, resolved=resolved)
     console.print(summary_table(result))
     exp_name = opts.experiment or settings.mlflow_experiment
@@ -197,6 +199,7 @@ def engines_list(config) -> None:
 @main.command()
 @click.option("--model", default=None)
 @click.option("--quant", default=None)
+@click.option("--adapter", default=None, help="A LoRA adapter of the model (models.yaml adapters) on top of it.")
 @click.option("--engine", default=None, help="cpu, cuda, rocm or vulkan (default: the model's).")
 @click.option("--engine-config", default=None)
 @click.option("--runtime", default=None, help="process or container (default: the model's).")
@@ -204,7 +207,7 @@ def engines_list(config) -> None:
 @click.option("--config", default=None, type=click.Path())
 @click.option("--experiment", default=None)
 @handle_errors
-def speed(model, quant, engine, engine_config, runtime, repetitions, config, experiment) -> None:
+def speed(model, quant, adapter, engine, engine_config, runtime, repetitions, config, experiment) -> None:
     """Raw engine speed with llama-bench (pp512 / tg128 tokens/s with their spread), recorded as an MLflow run."""
     from beyond_vibes.speed import run_speed
 
@@ -212,8 +215,9 @@ def speed(model, quant, engine, engine_config, runtime, repetitions, config, exp
     chosen, chosen_quant = catalog.choose(model, quant)
     if not chosen.is_local:
         raise ConfigError(f"speed: {chosen.name} is an API model; llama-bench measures local models")
+    chosen = chosen.with_adapter(adapter)
     eng = catalog.engine_for(chosen, engine, engine_config, runtime)
-    with console.status(f"llama-bench on {chosen.name}:{chosen_quant} ({eng.engine.value}, {eng.runtime})..."):
+    with console.status(f"llama-bench on {chosen.label}:{chosen_quant} ({eng.engine.value}, {eng.runtime})..."):
         r = run_speed(settings, chosen, chosen_quant, eng, catalog.engine_spec(eng.engine), repetitions,
                       models_dir=catalog.path.resolve().parent, experiment=experiment)
     table = Table("test", "tokens/s", "spread (stddev)", "repetitions")
@@ -313,6 +317,13 @@ def sweep(plan_file, dry_run, resume, retry_failed, executor, ray_address, paral
 @click.option("--model", default=None, help="Model name(s), comma-separated (default: the catalog's default).")
 @click.option("--quant", default=None, help="Quant tag(s), comma-separated (default: each model's first).")
 @click.option("--baseline", default=None, help="The reference: a quant tag (one model) or model:quant.")
+@click.option("--adapter", default=None,
+              help="A LoRA adapter (models.yaml adapters): each model that has it runs as base and as base+adapter, "
+                   "side by side, compared with its base.")
+@click.option("--ood", default=None, help="Out-of-domain set(s), comma-separated: the adapter must stay within "
+                                         "--ood-points of its base on each.")
+@click.option("--ood-points", default=5.0, show_default=True, type=float,
+              help="How far below its base an adapter may fall on an out-of-domain set.")
 @click.option("--thresholds", default=None, help="Accuracy-drop points for ship,acceptable,marginal (default 1,3,5).")
 @click.option("--engine", default=None)
 @click.option("--engine-config", default=None)
@@ -320,7 +331,8 @@ def sweep(plan_file, dry_run, resume, retry_failed, executor, ray_address, paral
 @click.option("--config", default=None, type=click.Path())
 @click.option("--experiment", default=None)
 @handle_errors
-def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, runtime, config, experiment) -> None:
+def quick_eval(sets, model, quant, baseline, adapter, ood, ood_points, thresholds, engine, engine_config, runtime, config,
+               experiment) -> None:
     """Scored question sets straight against each model/quant; against a baseline: drop, flips, McNemar, decision."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -342,7 +354,8 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
             bar.update(bars[key], completed=done)
 
         result = run_matrix(settings, catalog, split_list(sets), model, quant, baseline, engine, engine_config, runtime,
-                            experiment, limits, progress=progress)
+                            experiment, limits, progress=progress, adapter=adapter, ood=split_list(ood),
+                            ood_points=ood_points)
     table = Table("set", "model:quant", "items", "accuracy [95% CI]", "easy / medium / hard", "items/s", "gen tok/s",
                   "re-used", "MLflow run")
     for r in result.runs:
@@ -357,8 +370,10 @@ def quick_eval(sets, model, quant, baseline, thresholds, engine, engine_config, 
         cmp = Table("set", f"vs {result.baseline}", "accuracy", "drop (points)", "lost (pass->fail)",
                     "gained (fail->pass)", "flip rate", "McNemar p", "decision")
         for c in result.comparisons:
-            cmp.add_row(c.scope, c.candidate, f"{c.baseline_rate:.1%} -> {c.candidate_rate:.1%}", f"{c.drop_points:+.1f}",
-                        str(c.lost), str(c.gained), f"{c.flip_rate:.1%}", f"{c.p_value:.3g}", c.decision)
+            verdict = result.ood_verdict(c)
+            cmp.add_row(c.scope + (" (out of domain)" if c.scope in result.ood_sets else ""), c.candidate,
+                        f"{c.baseline_rate:.1%} -> {c.candidate_rate:.1%}", f"{c.drop_points:+.1f}",
+                        str(c.lost), str(c.gained), f"{c.flip_rate:.1%}", f"{c.p_value:.3g}", verdict or c.decision)
         console.print(cmp)
     from beyond_vibes.tracking import review_url, tracking_client
 

@@ -25,16 +25,20 @@ def _hash(parts: dict) -> str:
 
 
 def planned_parts(model, quant: str | None, model_sha256: str | None, engine, build: str | None, image: str | None,
-                  chat_template_sha256: str | None) -> dict:
-    """The parts of a configuration as planned (before, or without, a server: a group whose server did not start)."""
+                  chat_template_sha256: str | None, adapter: dict | None = None) -> dict:
+    """The parts of a configuration as planned (before, or without, a server: a group whose server did not start).
+    `adapter`: the LoRA adapter's name, sha256 and scale (`ResolvedAdapter.identity`); a base model has none."""
     local = model.is_local
-    return {"model": model.name, "model_sha256": model_sha256 or None, "quant": quant or "api",
-            "engine": engine.engine.value if local else "api", "runtime": engine.runtime if local else "api",
-            "llama_build": build if local else None, "image": image,
-            "engine_flags": engine.flags() if local else {"base_url": model.base_url, "model_id": model.model_id},
-            "chat_template_sha256": chat_template_sha256,
-            # The seed is a draw, not a configuration: runs that differ only in it pair up (task, seed, repeat).
-            "sampling": {k: v for k, v in model.sampling.model_dump(mode="json").items() if k != "seed"}}
+    parts = {"model": model.name, "model_sha256": model_sha256 or None, "quant": quant or "api",
+             "engine": engine.engine.value if local else "api", "runtime": engine.runtime if local else "api",
+             "llama_build": build if local else None, "image": image,
+             "engine_flags": engine.flags() if local else {"base_url": model.base_url, "model_id": model.model_id},
+             "chat_template_sha256": chat_template_sha256,
+             # The seed is a draw, not a configuration: runs that differ only in it pair up (task, seed, repeat).
+             "sampling": {k: v for k, v in model.sampling.model_dump(mode="json").items() if k != "seed"}}
+    if adapter is not None:  # only when there is one: a base model's ids stay what they were before adapters
+        parts["adapter"] = adapter
+    return parts
 
 
 def served_parts(served) -> dict:
@@ -42,7 +46,8 @@ def served_parts(served) -> dict:
     before serving, so a group that failed to start has the same id), or for a container the image digest."""
     server = served.server
     parts = planned_parts(served.model, served.quant, served.resolved.sha256, served.engine,
-                          server.binary if server.binary else None, server.image, served.chat_template_sha256)
+                          server.binary if server.binary else None, server.image, served.chat_template_sha256,
+                          adapter_identity(served.resolved))
     if served.model.is_local:
         parts["engine"], parts["runtime"] = served.engine_name, served.runtime
     return parts
@@ -125,4 +130,24 @@ def planned_identity(settings, model, quant: str | None, resolved, engine, spec,
     build, image = planned_build(settings, model, engine, spec)
     if sampling is not None:
         model = model.model_copy(update={"sampling": sampling})
-    return planned_parts(model, quant, resolved.sha256, engine, build, image, resolved.chat_template_sha256)
+    return planned_parts(model, quant, resolved.sha256, engine, build, image, resolved.chat_template_sha256,
+                         adapter_identity(resolved))
+
+
+def adapter_identity(resolved) -> dict | None:
+    return resolved.adapter.identity() if resolved.adapter is not None else None
+
+
+def adapter_tags(resolved) -> dict[str, str]:
+    """`bv.adapter` when a LoRA adapter is served on the model (a run of the base has none)."""
+    from beyond_vibes import names as N
+
+    return {N.TAG_ADAPTER: resolved.adapter.name} if resolved.adapter is not None else {}
+
+
+def adapter_params(resolved) -> dict[str, str]:
+    from beyond_vibes import names as N
+
+    a = resolved.adapter
+    return {} if a is None else {N.PARAM_ADAPTER_SHA256: a.sha256, N.PARAM_ADAPTER_SOURCE: a.source,
+                                 N.PARAM_ADAPTER_SCALE: f"{a.scale:g}"}

@@ -172,16 +172,20 @@ def serve_model(model: Model, quant: str | None, settings: Settings, engine: Eng
 
 def server_info(served: ServedModel) -> dict:
     """What is recorded about a server once, as plain data."""
+    from beyond_vibes.identity import adapter_params, adapter_tags
+
     s, r, m = served.server, served.resolved, served.model
     return {
         "tags": {N.TAG_KIND: "server", N.TAG_SERVER_ID: served.server_id, N.TAG_MODEL: m.name, N.TAG_FAMILY: m.family,
-                 N.TAG_QUANT: served.quant or "", N.TAG_ENGINE: s.engine, N.TAG_RUNTIME: s.runtime, **owner_tags()},
+                 N.TAG_QUANT: served.quant or "", N.TAG_ENGINE: s.engine, N.TAG_RUNTIME: s.runtime, **owner_tags(),
+                 **adapter_tags(r)},
         "params": {N.PARAM_LLAMA_BUILD: s.build, N.PARAM_ENGINE_ARGS: " ".join(s.engine_args), N.PARAM_IMAGE: s.image,
                    N.PARAM_ENGINE_FLAGS: json.dumps(served.engine.flags(), sort_keys=True),
                    N.PARAM_ENGINE_CONFIG: served.engine.name, N.PARAM_MODEL_SHA256: r.sha256, N.PARAM_MODEL_SOURCE: r.source,
                    N.PARAM_MODEL_FILE: r.path.name if r.path else None,
-                   N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256, N.PARAM_PARALLEL: s.parallel},
-        "name": f"{m.name}:{served.quant} · {s.engine} · {s.runtime}",
+                   N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256, N.PARAM_PARALLEL: s.parallel,
+                   **adapter_params(r)},
+        "name": f"{m.label}:{served.quant} · {s.engine} · {s.runtime}",
         "started_at": time.time() - (s.load_s or 0.0),
         "load_s": s.load_s,
     }

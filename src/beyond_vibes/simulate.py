@@ -16,7 +16,7 @@ from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
 from beyond_vibes.checks import CheckResult, harness_problem, run_checks, run_setup
 from beyond_vibes.confinement import Sandbox, get_sandbox, toolchain_dir, toolchain_id, user_name
 from beyond_vibes.procs import deferred_signals, interrupt_reason
-from beyond_vibes.identity import config_parts, identity_param, identity_tags
+from beyond_vibes.identity import adapter_params, adapter_tags, config_parts, identity_param, identity_tags
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
 from beyond_vibes.materials import fetch_materials
@@ -129,6 +129,8 @@ def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, re
         runtime=served.runtime, llama_build=served.server.build, sampling=m.sampling.model_dump(mode="json"),
         max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
         repeat=repeat, sandbox=sandbox, toolchain=plan.toolchain, network=task.network,
+        # Only with an adapter: a base model's keys stay what they were, so older runs still resume.
+        **({"adapter": served.resolved.adapter.identity()} if served.resolved.adapter is not None else {}),
     )
 
 
@@ -161,11 +163,11 @@ def run_simulation(task: Task, served: ServedModel, settings: Settings, options:
             N.TAG_RUNTIME: served.runtime, N.TAG_AGENT: plan.agent.name,
             N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: key, N.TAG_STATUS: "running", N.TAG_SERVER_ID: served.server_id,
             N.TAG_SANDBOX: plan.sandbox.name,
-            **identity_tags(_identity(served, plan)), **owner_tags(), **opts.extra_tags,
+            **identity_tags(_identity(served, plan)), **adapter_tags(served.resolved), **owner_tags(), **opts.extra_tags,
         }
         tags[N.TAG_REPEAT] = str(opts.repeat) if opts.repeat is not None else ADHOC
         params = _params(task, served, plan, ws, opts)
-        run_name = f"{model.name}:{served.quant or 'api'} · {task.name}"
+        run_name = f"{model.label}:{served.quant or 'api'} · {task.name}"
         # The recording process works with this run's settings (its experiment) and our secrets to redact.
         record_settings = settings.model_copy(update={"mlflow_experiment": opts.experiment or settings.mlflow_experiment})
         redactor = Redactor(settings.secret_values())
@@ -197,7 +199,7 @@ def _params(task: Task, served: ServedModel, plan: _Plan, ws: Workspace, opts: S
         N.PARAM_CHAT_TEMPLATE_SHA256: served.chat_template_sha256,
         N.PARAM_PROMPT_VARS: json.dumps(opts.prompt_vars, sort_keys=True) if opts.prompt_vars else None,
         N.PARAM_SANDBOX: plan.sandbox.name, N.PARAM_TOOLCHAIN: plan.toolchain, N.PARAM_NETWORK: task.network,
-        N.PARAM_CONFIG_IDENTITY: identity_param(_identity(served, plan)),
+        N.PARAM_CONFIG_IDENTITY: identity_param(_identity(served, plan)), **adapter_params(served.resolved),
     }
 
 

@@ -113,6 +113,11 @@ def run_speed(settings: Settings, model: Model, quant: str, engine: EngineConfig
               models_dir: Path | None = None, experiment: str | None = None) -> SpeedResult:
     from beyond_vibes.serving import preflight
 
+    if model.adapter:
+        # llama-bench has no LoRA option (this build's --help lists none): a bench of the base would be recorded as
+        # the adapter's speed, which it is not. The adapter's runs carry the server's own tokens/s.
+        raise ConfigError(f"speed --adapter {model.adapter}: llama-bench cannot apply a LoRA adapter, so it cannot "
+                          "measure one; run speed on the base model, and read the adapter's tokens/s from its runs")
     resolved = preflight(model, quant, settings, models_dir, None, engine, spec)
     started = time.time()
     image = None
@@ -132,15 +137,15 @@ def run_speed(settings: Settings, model: Model, quant: str, engine: EngineConfig
 def _record(settings, model, quant, engine, resolved, tests, build, text, image, started, experiment, identity) -> str:
     from mlflow.entities import Metric, Param
 
-    from beyond_vibes.identity import identity_param, identity_tags
+    from beyond_vibes.identity import adapter_params, adapter_tags, identity_param, identity_tags
     from beyond_vibes.serving import owner_tags
     from beyond_vibes.tracking import tracking_client
 
     client, exp_id = tracking_client(settings, f"{experiment or settings.mlflow_experiment}-speed")
     tags = {N.TAG_KIND: "speed", N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family, N.TAG_QUANT: quant,
-            N.TAG_ENGINE: engine.engine.value, N.TAG_RUNTIME: engine.runtime, **identity_tags(identity), **owner_tags()}
+            N.TAG_ENGINE: engine.engine.value, N.TAG_RUNTIME: engine.runtime, **identity_tags(identity), **adapter_tags(resolved), **owner_tags()}
     run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
-                            run_name=f"{model.name}:{quant} · {engine.engine.value} · {engine.runtime} · llama-bench")
+                            run_name=f"{model.label}:{quant} · {engine.engine.value} · {engine.runtime} · llama-bench")
     now = int(time.time() * 1000)
     metrics = []
     for t in tests:
@@ -149,7 +154,7 @@ def _record(settings, model, quant, engine, resolved, tests, build, text, image,
             metrics.append(Metric(f"{t.name}_tps_median", round(statistics.median(t.samples), 2), now, 0))
     params = {N.PARAM_LLAMA_BUILD: build, N.PARAM_ENGINE_CONFIG: engine.name, N.PARAM_MODEL_SHA256: resolved.sha256,
               N.PARAM_ENGINE_FLAGS: json.dumps(engine.flags(), sort_keys=True), "repetitions": tests[0].n if tests else 0,
-              N.PARAM_IMAGE: image, N.PARAM_CONFIG_IDENTITY: identity_param(identity)}
+              N.PARAM_IMAGE: image, N.PARAM_CONFIG_IDENTITY: identity_param(identity), **adapter_params(resolved)}
     client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items() if v is not None])
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "llama-bench.json").write_text(text[text.find("["):])

@@ -20,7 +20,9 @@ def comparison_metrics(c: Comparison) -> dict[str, float]:
             "flip_rate": round(c.flip_rate or 0.0, 4), "mcnemar_p": round(c.p_value, 6)}
 
 
-def log_comparison(settings, run: SetRun, comparison: Comparison, baseline_run_id: str, experiment: str) -> None:
+def log_comparison(settings, run: SetRun, comparison: Comparison, baseline_run_id: str, experiment: str,
+                   ood_verdict: str | None = None) -> None:
+    """The comparison on the candidate's run; `ood_verdict`: on an out-of-domain set, within N points of base?"""
     import time
 
     from mlflow.entities import Metric, RunTag
@@ -31,4 +33,5 @@ def log_comparison(settings, run: SetRun, comparison: Comparison, baseline_run_i
     now = int(time.time() * 1000)
     client.log_batch(run.run_id, metrics=[Metric(k, v, now, 0) for k, v in comparison_metrics(comparison).items()],
                      tags=[RunTag("bv.baseline_run", baseline_run_id), RunTag("bv.baseline", comparison.baseline),
-                           RunTag("bv.decision", comparison.decision)])
+                           RunTag("bv.decision", comparison.decision),
+                           *([RunTag("bv.ood_verdict", ood_verdict)] if ood_verdict else [])])

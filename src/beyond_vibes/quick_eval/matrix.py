@@ -20,7 +20,7 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.model.name}:{self.quant}"
+        return f"{self.model.label}:{self.quant}"
 
 
 @dataclass
@@ -28,24 +28,45 @@ class QuickEvalResult:
     runs: list[SetRun]
     comparisons: list[Comparison] = field(default_factory=list)
     baseline: str | None = None
+    ood_sets: list[str] = field(default_factory=list)  # out-of-domain sets (`--ood`): judged "within N points"
+    ood_points: float = 5.0
+
+    def ood_verdict(self, c: Comparison) -> str | None:
+        """For an out-of-domain set: does the candidate stay within `ood_points` of the baseline? None otherwise."""
+        if c.scope not in self.ood_sets or c.drop_points is None:
+            return None
+        if c.drop_points <= self.ood_points:
+            return f"within {self.ood_points:g} points of base ({-c.drop_points:+.1f})"
+        return f"outside: {-c.drop_points:+.1f} points, more than {self.ood_points:g} below base"
 
 
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def targets(catalog, models: str | None, quants: str | None) -> list[Target]:
+def targets(catalog, models: str | None, quants: str | None, adapter: str | None = None) -> list[Target]:
+    """Each model x quant; with `adapter`, every model that has it runs twice, base then adapter (an API model, the
+    frontier upper bound, runs once). No model with that adapter is one line."""
     out: list[Target] = []
     for name in split_list(models) or [None]:
         model = catalog.model(name) if name else catalog.choose()[0]
         for quant in split_list(quants) or [None]:
             m, q = catalog.choose(model.name, quant)
             out.append(Target(m, q))
+            if adapter and adapter in m.adapters:
+                out.append(Target(m.with_adapter(adapter), q))
+    if adapter and not any(t.model.adapter for t in out):
+        known = sorted({f"{t.model.name}+{a}" for t in out for a in t.model.adapters}) or ["none"]
+        raise ConfigError(f"--adapter: no evaluated model has an adapter {adapter!r} (adapters: {', '.join(known)}); "
+                          "add it to the model's adapters in models.yaml or pick the model with --model")
     return out
 
 
-def baseline_target(found: list[Target], baseline: str | None) -> Target | None:
-    """`--baseline Q8_0` (that quant, when one model is evaluated) or `--baseline model:Q8_0`."""
+def baseline_target(found: list[Target], baseline: str | None, adapter: str | None = None) -> Target | None:
+    """`--baseline Q8_0` (that quant, when one model is evaluated) or `--baseline model:Q8_0`; with `--adapter` and
+    no baseline, the adapter's base model."""
+    if not baseline and adapter:
+        return next(t for i, t in enumerate(found) if found[i + 1:] and found[i + 1].model.adapter == adapter)
     if not baseline:
         return None
     for t in found:
@@ -72,14 +93,20 @@ def run_matrix(settings, catalog, set_names: list[str], models: str | None, quan
                baseline: str | None = None, engine: str | None = None, engine_config: str | None = None,
                runtime: str | None = None, experiment: str | None = None, thresholds: Thresholds = Thresholds(),
                progress: Callable[[str, str, int, int], None] = lambda target, s, done, total: None,
-               on_target: Callable[[str], None] = lambda target: None) -> QuickEvalResult:
+               on_target: Callable[[str], None] = lambda target: None, adapter: str | None = None,
+               ood: list[str] | None = None, ood_points: float = 5.0) -> QuickEvalResult:
     from beyond_vibes.serving import preflight
 
     if not set_names:
         raise ConfigError("--set: name at least one set (evals/<set>.yaml), e.g. --set math,code")
-    sets = [load_set(name, settings.evals_dir) for name in set_names]
-    found = targets(catalog, models, quants)
-    base = baseline_target(found, baseline)
+    ood = [s for s in ood or [] if s not in set_names]
+    if ood and not (adapter or baseline):
+        raise ConfigError("--ood: out-of-domain sets are judged against a base: give --adapter (or --baseline)")
+    if ood_points < 0:
+        raise ConfigError(f"--ood-points: {ood_points:g} must not be negative")
+    sets = [load_set(name, settings.evals_dir) for name in [*set_names, *ood]]
+    found = targets(catalog, models, quants, adapter)
+    base = baseline_target(found, baseline, adapter)
     models_dir = catalog.path.resolve().parent
     engines = {}
     for t in found:
@@ -95,7 +122,7 @@ def run_matrix(settings, catalog, set_names: list[str], models: str | None, quan
         eng = engines[t.label]
         runs += run_quick_eval(settings, t.model, t.quant, eng, catalog.engine_spec(eng.engine), sets, models_dir,
                                experiment, progress=lambda s, done, total, t=t: progress(t.label, s, done, total))
-    result = QuickEvalResult(runs, baseline=base.label if base else None)
+    result = QuickEvalResult(runs, baseline=base.label if base else None, ood_sets=ood, ood_points=ood_points)
     if base is None:
         return result
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
@@ -107,5 +134,5 @@ def run_matrix(settings, catalog, set_names: list[str], models: str | None, quan
         c = compare(b, r, thresholds)
         if c is not None:
             result.comparisons.append(c)
-            log_comparison(settings, r, c, b.run_id, exp)
+            log_comparison(settings, r, c, b.run_id, exp, result.ood_verdict(c))
     return result

@@ -81,13 +81,15 @@ def eval_sampling(model: Model, s: EvalSet) -> Sampling:
 
 
 def eval_key(model_sha256: str, engine: EngineConfig, sampling: Sampling, s: EvalSet, build: str = "",
-             chat_template_sha256: str | None = None) -> str:
+             chat_template_sha256: str | None = None, adapter: dict | None = None) -> str:
     """What makes two quick evals' answers interchangeable: the model file, the engine flags (the slot count
     included: llama.cpp's batched decoding is not bit-reproducible across slot counts), the llama.cpp build, the
     chat template, the sampling and the set. A changed build or template asks every item again."""
     data = {"model_sha256": model_sha256, "engine": engine.flags(), "sampling": sampling.model_dump(mode="json"),
             "set": s.name, "set_fingerprint": s.fingerprint(), "build": build,
             "chat_template_sha256": chat_template_sha256}
+    if adapter is not None:  # a base's answers are never re-used for its adapter, nor one adapter's for another's
+        data["adapter"] = adapter
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -263,6 +265,7 @@ class QuickEvalPlan:
     model_sha256: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     identities: dict[str, dict] = field(default_factory=dict)  # per set: identity.planned_identity (its sampling)
+    adapter: object | None = None  # store.adapters.ResolvedAdapter: the LoRA adapter served, None for the base
     known: dict[str, dict[str, ItemResult]] = field(default_factory=dict)
 
     def todo(self, s: EvalSet, items: list[Item]) -> list[Item]:
@@ -286,11 +289,12 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
 
             load_judge(settings, s.judge.value, experiment)
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
-    plan = QuickEvalPlan(model, quant, engine, spec, sets, resolved.sha256)
+    plan = QuickEvalPlan(model, quant, engine, spec, sets, resolved.sha256, adapter=resolved.adapter)
     build = engine_build(settings, model, engine, spec)
     template = resolved.chat_template_sha256
     for s, _ in sets:
-        plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s, build, template)
+        plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s, build, template,
+                                     resolved.adapter.identity() if resolved.adapter is not None else None)
         plan.identities[s.name] = planned_identity(settings, model, quant, resolved, engine, spec, eval_sampling(model, s))
         plan.known[s.name] = previous_results(settings, plan.keys[s.name], exp)
     pending = {s.name: plan.todo(s, items) for s, items in sets}
@@ -319,7 +323,7 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
                     if s.scorer != "judge" and stop.scored:  # judge sets score after all answers: nothing scored yet
                         known = plan.known[s.name]
                         kept = stop.scored + [known[k] for k in known]
-                        run = SetRun(s, model.name, quant, kept, set_metrics(s, kept, stop.scored, stop.seconds, model),
+                        run = SetRun(s, model.label, quant, kept, set_metrics(s, kept, stop.scored, stop.seconds, model),
                                      requests=len(stop.scored), eval_key=plan.keys[s.name], seconds=stop.seconds)
                         run.run_id = record_set_run(settings, plan, run, served_info, exp, terminal="KILLED")
                     raise
@@ -333,7 +337,7 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
         by_id = {r.id: r for r in new}
         known = plan.known[s.name]
         results = [by_id.get(i.id) or known[f"{i.id}@{i.fingerprint()}"] for i in items]
-        run = SetRun(s, model.name, quant, results, set_metrics(s, results, new, seconds, model), requests=requests,
+        run = SetRun(s, model.label, quant, results, set_metrics(s, results, new, seconds, model), requests=requests,
                      eval_key=plan.keys[s.name], seconds=seconds)
         run.run_id = record_set_run(settings, plan, run, served_info, exp)
         runs.append(run)
@@ -364,6 +368,8 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
         if served.get("server_id"):
             tags[N.TAG_SERVER_ID] = served["server_id"]
         tags.update(identity_tags(plan.identities[s.name]))  # the same ids whether items were asked or re-used
+        if plan.adapter is not None:
+            tags[N.TAG_ADAPTER] = plan.adapter.name
         errors = [i.error for i in run.items if i.error]
         if errors:
             tags[N.TAG_ERROR] = f"{len(errors)} item(s) not scored: {errors[0]}"[:500]
@@ -379,11 +385,13 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                   N.PARAM_TEMPERATURE: sampling.temperature, N.PARAM_SEED: sampling.seed,
                   N.PARAM_MAX_TOKENS: sampling.max_tokens, N.PARAM_LLAMA_BUILD: served.get("build"),
                   N.PARAM_IMAGE: served.get("image"), "judge": s.judge,
-                  N.PARAM_CONFIG_IDENTITY: identity_param(plan.identities[s.name])}
+                  N.PARAM_CONFIG_IDENTITY: identity_param(plan.identities[s.name]),
+                  **({N.PARAM_ADAPTER_SHA256: plan.adapter.sha256, N.PARAM_ADAPTER_SCALE: f"{plan.adapter.scale:g}"}
+                     if plan.adapter is not None else {})}
         now = int(time.time() * 1000)
         started = now - int(run.seconds * 1000)  # the run spans the asking of its items (re-used ones: none)
         mlflow_run = client.create_run(exp_id, start_time=started, tags={},
-                                       run_name=f"{model.name}:{run.quant} · {s.name}")
+                                       run_name=f"{model.label}:{run.quant} · {s.name}")
         rid = mlflow_run.info.run_id
         try:
             client.log_batch(rid, metrics=[Metric(k, v, now, 0) for k, v in run.metrics.items()],

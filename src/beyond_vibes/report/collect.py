@@ -169,12 +169,18 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def model_label(tags: dict) -> str:
+    """The model as a row names it: `model+adapter` for a LoRA adapter on it (a variant, its own row), else the model."""
+    name = tags.get(N.TAG_MODEL) or "?"
+    return f"{name}+{tags[N.TAG_ADAPTER]}" if tags.get(N.TAG_ADAPTER) else name
+
+
 def _sim(run) -> SimRun | None:
     t = run.data.tags
     status = t.get(N.TAG_STATUS)
     if not status:
         return None
-    return SimRun(run_id=run.info.run_id, model=t.get(N.TAG_MODEL, "?"), quant=t.get(N.TAG_QUANT, ""),
+    return SimRun(run_id=run.info.run_id, model=model_label(t), quant=t.get(N.TAG_QUANT, ""),
                   engine=t.get(N.TAG_ENGINE, ""), task=t.get(N.TAG_TASK, "?"), archetype=t.get(N.TAG_ARCHETYPE, ""),
                   status=status, family=t.get(N.TAG_FAMILY, ""), runtime=t.get(N.TAG_RUNTIME, ""),
                   provider=t.get(N.TAG_PROVIDER, ""), repeat=_int(t.get(N.TAG_REPEAT)),
@@ -230,7 +236,7 @@ def speed_refs(client, experiment: str) -> dict[str, SpeedRef]:
     for run in sorted(_search(client, exp_id, f"tags.`{N.TAG_KIND}` = 'speed'"), key=lambda r: r.info.start_time or 0):
         t = run.data.tags
         if t.get(N.TAG_SERVED_ID) and any(k.endswith("_tps") for k in run.data.metrics):
-            out[t[N.TAG_SERVED_ID]] = SpeedRef(run.info.run_id, dict(run.data.metrics), t.get(N.TAG_MODEL, "?"),
+            out[t[N.TAG_SERVED_ID]] = SpeedRef(run.info.run_id, dict(run.data.metrics), model_label(t),
                                                t.get(N.TAG_QUANT, ""), t.get(N.TAG_ENGINE, ""))
     return out
 
@@ -258,7 +264,7 @@ def quick_evals(client, experiment: str) -> list[QuickEvalRun]:
         if "accuracy" not in run.data.metrics:
             continue  # nothing scored: no accuracy to report
         # One row per configuration and set: another build or template is another row, never the latest of one.
-        latest[(t.get(N.TAG_MODEL), t.get(N.TAG_QUANT), t.get(N.TAG_ENGINE), t.get(N.TAG_CONFIG_ID, ""),
+        latest[(model_label(t), t.get(N.TAG_QUANT), t.get(N.TAG_ENGINE), t.get(N.TAG_CONFIG_ID, ""),
                 t.get(N.TAG_SET))] = run
     out = []
     for (model, quant, engine, cid, set_name), run in sorted(latest.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
@@ -283,11 +289,13 @@ def collect(settings, experiment: str, filter_string: str | None = None, run_ids
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise ConfigError(f"MLFLOW_TRACKING_URI: cannot read the tracking store {safe_uri(settings.tracking_uri)}: "
                           f"{safe_uri(first)}") from None
-    if exp is None:
-        raise ConfigError(f"--experiment: no experiment named {experiment!r} in {safe_uri(settings.tracking_uri)}; "
-                          "run simulate or sweep first, or name the experiment they recorded into")
-    sims, unfinished, missing = simulations(client, exp.experiment_id, filter_string, run_ids)
     qe = quick_evals(client, experiment)
+    if exp is None and not qe:
+        raise ConfigError(f"--experiment: no experiment named {experiment!r} in {safe_uri(settings.tracking_uri)}; "
+                          "run simulate, sweep or quick-eval first, or name the experiment they recorded into")
+    # Quick evals alone (`<experiment>-quick-eval`) make a report too.
+    sims, unfinished, missing = simulations(client, exp.experiment_id, filter_string, run_ids) if exp is not None \
+        else ([], 0, sorted(run_ids or []))
     if sims and (filter_string or run_ids is not None):
         # A restricted report shows the quick evals of the configurations it covers, not the whole store's.
         configs = {s.config[:3] for s in sims}

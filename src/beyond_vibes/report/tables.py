@@ -262,7 +262,7 @@ def sections(data: ReportData) -> list[Section]:
                     "the column says which. pass@k: unbiased estimator 1 - C(n-c,k)/C(n,k) per task, averaged over tasks, "
                     "for k up to the fewest runs any task has. Hard failures: runs that ended in error or timeout. "
                     "Speeds: medians over runs that measured them, beside llama-bench's pp512/tg128 for the same "
-                    "model/quant/engine when recorded. Load time: median over the served models the runs used.",
+                    "served configuration (model file, build, engine flags: its served id) when recorded. Load time: median over the served models the runs used.",
                     f"{TCO_FORMULA}, with {data.tasks_per_month} tasks per month; n/a where no cost was logged "
                     "(a local model: hardware and power are not priced here)."],
                    [summary_table(agg.by_config)] if agg.by_config else [], None if agg.by_config else NONE_RECORDED)]

@@ -156,7 +156,11 @@ class ContainerRuntime:
         if model.chat_template is not None:
             template = f"/templates/{model.chat_template.name}"
             volumes[str(model.chat_template.resolve())] = {"bind": template, "mode": "ro"}
-        args = server_args(f"/models/{model.path.name}", template, model.model.name, engine, "0.0.0.0", PORT)
+        adapter = None
+        if model.adapter is not None:
+            adapter = (f"/adapters/{model.adapter.path.name}", model.adapter.scale)
+            volumes[str(model.adapter.path.resolve())] = {"bind": adapter[0], "mode": "ro"}
+        args = server_args(f"/models/{model.path.name}", template, model.model.name, engine, "0.0.0.0", PORT, adapter)
         labels = {OWNER: str(os.getpid()), HOST: socket.gethostname(), "bv.model": model.model.name,
                   "bv.engine": engine.engine.value}
         log_dir = Path(tempfile.mkdtemp(prefix="bv-container-"))

@@ -28,13 +28,17 @@ BIND_ATTEMPTS = 4
 
 
 def server_args(model_path: str, template_path: str | None, alias: str, engine: EngineConfig, host: str,
-                port: int) -> list[str]:
-    """llama-server's arguments, the same for every runtime (only paths and the address differ)."""
+                port: int, adapter: tuple[str, float] | None = None) -> list[str]:
+    """llama-server's arguments, the same for every runtime (only paths and the address differ). `adapter`: a
+    LoRA adapter's (path, scale), applied to every request (`--lora`, or `--lora-scaled` for a scale other than 1)."""
     args = ["--model", model_path, "--host", host, "--port", str(port), "--alias", alias,
             "--jinja",  # chat template with tool calling, which agents need
             "--metrics", "--no-webui"]
     if template_path is not None:
         args += ["--chat-template-file", template_path]
+    if adapter is not None:
+        path, scale = adapter
+        args += ["--lora", path] if scale == 1.0 else ["--lora-scaled", f"{path}:{scale:g}"]
     if engine.engine == Engine.cpu:
         args += ["--device", "none"]  # a CPU run stays on the CPU even with a GPU build
     return args + engine.server_args()
@@ -42,7 +46,8 @@ def server_args(model_path: str, template_path: str | None, alias: str, engine: 
 
 def llama_server_command(binary: Path, model: ResolvedModel, engine: EngineConfig, port: int) -> list[str]:
     template = str(model.chat_template) if model.chat_template is not None else None
-    return [str(binary), *server_args(str(model.path), template, model.model.name, engine, "127.0.0.1", port)]
+    adapter = (str(model.adapter.path), model.adapter.scale) if model.adapter is not None else None
+    return [str(binary), *server_args(str(model.path), template, model.model.name, engine, "127.0.0.1", port, adapter)]
 
 
 # How each GPU backend names its devices in `llama-server --list-devices` ("CUDA0: NVIDIA H100 ...").

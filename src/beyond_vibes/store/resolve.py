@@ -87,8 +87,14 @@ def resolve_model(model: Model, quant: str | None, settings: Settings, base_dir=
     if not model.is_local:
         return ResolvedModel(model, None, None, "", f"api:{model.base_url}")
     assert quant is not None
+    from beyond_vibes.store.adapters import check_adapter, resolve_adapter
+
     template = chat_template(model, base_dir)
-    return replace(_resolve_file(model, quant, settings, base_dir), chat_template=template)
+    adapter = resolve_adapter(model, settings, base_dir)
+    resolved = replace(_resolve_file(model, quant, settings, base_dir), chat_template=template, adapter=adapter)
+    if adapter is not None:
+        check_adapter(resolved.path, adapter, model.name)
+    return resolved
 
 
 def _resolve_file(model: Model, quant: str, settings: Settings, base_dir) -> ResolvedModel:

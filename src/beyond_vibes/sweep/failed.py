@@ -16,7 +16,7 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
     configuration's identity as planned; created and ended in one go (signals deferred): never left RUNNING."""
     from mlflow.entities import Param
 
-    from beyond_vibes.identity import identity_param, identity_tags, planned_identity
+    from beyond_vibes.identity import adapter_params, adapter_tags, identity_param, identity_tags, planned_identity
     from beyond_vibes.procs import deferred_signals
     from beyond_vibes.redact import Redactor
     from beyond_vibes.serving import owner_tags, preflight
@@ -34,20 +34,20 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
             N.TAG_ENGINE: parts["engine"], N.TAG_RUNTIME: parts["runtime"], N.TAG_AGENT: plan.agent,
             N.TAG_REPEAT: str(cell.repeat), N.TAG_PROVIDER: model.provider, N.TAG_RUN_KEY: cell.key,
             N.TAG_STATUS: N.STATUS_ERROR, N.TAG_REASON: reason, N.TAG_ERROR: reason, N.TAG_SWEEP: plan.name,
-            N.TAG_CELL_KEY: cell.key, **identity_tags(parts), **owner_tags(),
+            N.TAG_CELL_KEY: cell.key, **identity_tags(parts), **adapter_tags(resolved), **owner_tags(),
             N.TAG_DESCRIPTION: f"**error**: {reason}\n\nThe model server did not start, so the agent never ran: a hard "
                                "failure of this configuration (see llama-server.log)."}
     seed = cell.seed if cell.seed is not None else model.sampling.seed
     params = {N.PARAM_SEED: seed, N.PARAM_TEMPERATURE: model.sampling.temperature, N.PARAM_MODEL_SHA256: resolved.sha256,
               N.PARAM_ENGINE_CONFIG: engine.name, N.PARAM_ENGINE_FLAGS: json.dumps(engine.flags(), sort_keys=True),
               N.PARAM_LLAMA_BUILD: parts["llama_build"], N.PARAM_CONFIG_IDENTITY: identity_param(parts),
-              N.PARAM_TASK_FILE_SHA256: cell.task.file_sha256}
+              N.PARAM_TASK_FILE_SHA256: cell.task.file_sha256, **adapter_params(resolved)}
     with deferred_signals():
         client, exp_id = tracking_client(settings, experiment)
         now = int(time.time() * 1000)
         tags = {k: redact.text(str(v)) for k, v in tags.items()}  # nothing logged carries a secret
         run = client.create_run(exp_id, start_time=now, tags=tags,
-                                run_name=f"{model.name}:{group.quant or 'api'} · {cell.task.name} · server failed")
+                                run_name=f"{model.label}:{group.quant or 'api'} · {cell.task.name} · server failed")
         try:
             client.log_batch(run.info.run_id, params=[Param(k, redact.text(str(v))[:6000]) for k, v in params.items()
                                                       if v is not None])

@@ -23,6 +23,7 @@ class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     quants: list[str] = Field(default_factory=list)  # empty: the model's first quant
+    adapters: list[str | None] = Field(default_factory=list)  # names in its models.yaml adapters; null: the base
 
 
 class SweepPlan(BaseModel):
@@ -80,7 +81,7 @@ class Group:
     def label(self) -> str:
         eng = f" · {self.engine.engine.value}" if self.model.is_local else ""
         cfg = f" · {self.engine.name}" if self.model.is_local and self.engine.name not in ("", "default") else ""
-        return f"{self.model.name}:{self.quant or 'api'}{eng}{cfg}"
+        return f"{self.model.label}:{self.quant or 'api'}{eng}{cfg}"
 
 
 def load_plan(path: Path) -> SweepPlan:
@@ -113,22 +114,22 @@ def resolved_sandbox(name: str) -> str:
 
 def cell_key(task: Task, prompt: str, model: Model, quant: str | None, model_sha256: str, engine: EngineConfig,
              seed: int | None, plan: SweepPlan, agent_version: str, repeat: int, build: str = "",
-             chat_template_sha256: str | None = None) -> str:
-    """Everything known before serving; a rebuilt llama-server (another build) or a changed chat template is a new
-    cell, not "done"."""
+             chat_template_sha256: str | None = None, adapter: dict | None = None) -> str:
+    """Everything known before serving; a rebuilt llama-server (another build), a changed chat template or another
+    adapter is a new cell, not "done"."""
     sampling = model.sampling.model_dump(mode="json") | ({"seed": seed} if seed is not None else {})
     return run_key(kind="sweep-cell", task=task.name, task_sha256=task.file_sha256, prompt=prompt, model=model.name,
                    quant=quant, model_sha256=model_sha256, build=build, chat_template_sha256=chat_template_sha256,
                    engine=engine.flags() if model.is_local else {"base_url": model.base_url, "model_id": model.model_id},
                    sampling=sampling, max_turns=plan.max_turns or task.max_turns,
                    timeout_s=float(plan.timeout_s or task.timeout_s), agent=plan.agent, agent_version=agent_version,
-                   repeat=repeat, sandbox=resolved_sandbox(plan.sandbox))
+                   repeat=repeat, sandbox=resolved_sandbox(plan.sandbox), **({"adapter": adapter} if adapter else {}))
 
 
 def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -> list[Group]:
     """The plan's groups and cells; a bad name anywhere is one ConfigError naming the plan file and field."""
     from beyond_vibes.agents import get_agent
-    from beyond_vibes.identity import engine_build
+    from beyond_vibes.identity import adapter_identity, engine_build
     from beyond_vibes.serving import preflight
 
     tasks = plan_tasks(plan, settings, where)
@@ -149,11 +150,12 @@ def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -
             model = catalog.model(pm.name)
         except ConfigError as e:
             raise ConfigError(f"{where}: models.{i}.name: {e}") from None
-        for quant in pm.quants or [None]:
+        for quant, adapter in [(q, a) for q in pm.quants or [None] for a in pm.adapters or [None]]:
             try:
-                model, q = catalog.choose(model.name, quant)
+                model, q = catalog.choose(pm.name, quant)
             except ConfigError as e:
                 raise ConfigError(f"{where}: models.{i}.quants: {e}") from None
+            model = model.with_adapter(adapter, f"{where}: models.{i}.adapters")
             for engine_name in plan.engines or [None]:
                 for config in plan.engine_configs or [None]:
                     try:
@@ -171,7 +173,7 @@ def expand(plan: SweepPlan, where: Path, catalog: Catalog, settings: Settings) -
                         for seed in plan.seeds or [None]:
                             for r in range(plan.repeats):
                                 key = cell_key(t, prompts[t.name], model, q, group.model_sha256, engine, seed, plan,
-                                               agent_version, r, build, template)
+                                               agent_version, r, build, template, adapter_identity(resolved))
                                 group.cells.append(Cell(t, r, seed, key))
                     groups.append(group)
     return groups
