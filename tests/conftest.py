@@ -133,30 +133,11 @@ def server_run(settings: Settings, server_id: str):
     return run
 
 
-def make_test_lora(base: Path, out: Path, arch: str | None = None, magnitude: float = 0.05, rank: int = 8,
-                   seed: int = 0) -> Path:
-    """A real LoRA adapter GGUF for `base` (written with the `gguf` package, as llama.cpp's convert_lora_to_gguf.py
-    writes one): random low-rank deltas on every layer's attention output and FFN down projection, large enough to
-    change greedy answers. `arch` another architecture's name makes a mismatched adapter."""
-    import numpy as np
-    from gguf import GGUFReader, GGUFWriter
+def make_test_lora(base: Path, out: Path, arch: str | None = None, magnitude: float = 0.05) -> Path:
+    """A real LoRA adapter GGUF for `base` (`store.lora.write_lora`); `arch` another architecture's makes a misfit."""
+    from beyond_vibes.store.lora import write_lora
 
-    reader = GGUFReader(str(base))
-    writer = GGUFWriter(str(out), arch or str(reader.fields["general.architecture"].contents()))
-    writer.add_string("general.type", "adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(rank))
-    rng = np.random.default_rng(seed)
-    for t in reader.tensors:
-        if t.name.endswith(("attn_output.weight", "ffn_down.weight")):
-            n_in, n_out = int(t.shape[0]), int(t.shape[1])  # ggml order: ne[0] is the input dimension
-            writer.add_tensor(f"{t.name}.lora_a", (rng.standard_normal((rank, n_in)) * magnitude).astype(np.float32))
-            writer.add_tensor(f"{t.name}.lora_b", (rng.standard_normal((n_out, rank)) * magnitude).astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return out
+    return write_lora(base, out, arch, magnitude)
 
 
 def make_test_ggufs() -> dict[str, Path]:

@@ -18,15 +18,8 @@ from beyond_vibes import names as N
 from beyond_vibes.catalog import load_catalog
 from beyond_vibes.errors import ConfigError
 from conftest import SMOLLM, make_test_ggufs, make_test_lora, our_processes
+from test_quick_eval import ARITH, write_set  # the 135M model gets some of these right and some wrong
 
-ARITH = [  # the 135M model gets some right and some wrong; the adapter changes which
-    {"id": "a1", "prompt": "What is 2 + 3?", "expected": 5, "difficulty": "easy"},
-    {"id": "a2", "prompt": "What is 10 times 4?", "expected": 40, "difficulty": "easy"},
-    {"id": "a3", "prompt": "Tom has 7 apples and eats 2. How many apples are left?", "expected": 5, "difficulty": "medium"},
-    {"id": "a4", "prompt": "A pen costs $3. How much do 6 pens cost in dollars?", "expected": 18, "difficulty": "medium"},
-    {"id": "a5", "prompt": "What is 144 divided by 12?", "expected": 12, "difficulty": "hard"},
-    {"id": "a6", "prompt": "What is 15% of 200?", "expected": 30, "difficulty": "hard"},
-]
 FACTS = [
     {"id": "f1", "prompt": "What is the capital of France?", "expected": "Paris", "difficulty": "easy"},
     {"id": "f2", "prompt": "Which planet is known as the red planet?", "expected": "Mars", "difficulty": "easy"},
@@ -50,14 +43,6 @@ def catalog_file(tmp_path, base: Path, adapters: dict) -> Path:
     return path
 
 
-def write_set(folder: Path, name: str, items: list[dict], scorer: str = "numeric") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = {"name": name, "version": 1, "domain": name, "scorer": scorer, "max_tokens": 48,
-            "system_prompt": "Answer briefly. End your reply with a line `Answer: <answer>`."}
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(spec))
-    (folder / f"{name}.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
-
-
 def ask(served, prompt: str) -> str:
     r = httpx.post(f"{served.server.base_url}/chat/completions", timeout=120,
                    json={"messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 24})
@@ -74,7 +59,8 @@ def test_adapters_in_the_catalog_are_checked(tmp_path, loras):
     bad = tmp_path / "bad"
     bad.mkdir()
     for adapters, message in (({"x": {"path": "a.gguf", "repo_id": "o/r", "file": "a.gguf"}}, "exactly one of"),
-                              ({"x": {"package": "pkg"}}, "needs file")):
+                              ({"x": {"package": "pkg"}}, "models.0.adapters.x: .*needs exactly one of file or call"),
+                              ({"x": {"repo_id": "o/r"}}, "a repo_id adapter needs file")):
         with pytest.raises(ConfigError, match=message):
             load_catalog(catalog_file(bad, base, adapters))
 
@@ -181,6 +167,9 @@ def test_base_and_adapter_side_by_side_with_out_of_domain_sets(settings, tmp_pat
 
     rows = json.loads(build_report(settings, None, tmp_path / "reports").results_json.read_text())["quick_evals"]
     assert sorted((r["model"], r["set"]) for r in rows) == sorted(by)
+    [row] = [r for r in rows if r["model"] == "smol+shift" and r["set"] == "arith"]
+    assert row["identity"]["adapter"]["name"] == "shift" and row["identity"]["sampling"]["temperature"] == 0.0
+    assert set(row["by_difficulty"]) == {"easy", "medium", "hard"}
     assert our_processes() == []
 
 

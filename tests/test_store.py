@@ -309,3 +309,30 @@ def test_interrupted_hub_download_resumes_with_a_range_request(monkeypatch, tmp_
         dest.with_name(dest.name + ".part").write_bytes(b"\0" * half)
         hf.download(REPO_ID, snap.commit, file, dest)
     assert not dest.exists()
+
+
+def test_an_adapter_on_the_hub_is_mirrored_then_served_from_the_mirror_verified(monkeypatch, tmp_path, rclone, ggufs):
+    """A model's LoRA adapter (repo_id + file) is mirrored with its quants; a machine then resolves it from S3, not the
+    hub, checked against its sha256; a tampered mirror copy is refused."""
+    from conftest import make_test_lora
+
+    from beyond_vibes.store.resolve import resolve_model
+
+    lora = make_test_lora(ggufs["Q4_0"], tmp_path / "smol-lora.gguf")
+    with FakeHub({REPO_ID: FakeRepo(repo_files(ggufs), commit=COMMIT1),
+                  "bv-test/smol-lora": FakeRepo({"smol-lora.gguf": lora}, commit=COMMIT2)}) as hub:
+        settings = store_env(monkeypatch, tmp_path, hub, rclone)
+        write_catalog(tmp_path, [{"name": "smol", "family": "smollm", "repo_id": REPO_ID, "quant_tags": ["Q4_0"],
+                                  "adapters": {"lora": {"repo_id": "bv-test/smol-lora", "file": "smol-lora.gguf",
+                                                        "sha256": file_sha256(lora)}}}])
+        plan, report, _ = mirror(settings, quant="Q4_0")
+        assert [(p.quant, p.action) for p in plan] == [("Q4_0", "upload"), ("adapter:lora", "upload")]
+        head = rclone.client().head_object(Bucket=BUCKET, Key=object_key("bv-test/smol-lora", "smol-lora.gguf"))
+        assert {k.lower(): v for k, v in head["Metadata"].items()}["sha256"] == file_sha256(lora)
+        asked = len(hub.requests)
+        shutil.rmtree(tmp_path / "cache" / "models")  # another machine: nothing cached
+        model = load_catalog(settings.models_file).model("smol").with_adapter("lora")
+        resolved = resolve_model(model, "Q4_0", settings)
+        assert resolved.adapter.source.startswith(f"s3://{BUCKET}/") and resolved.adapter.sha256 == file_sha256(lora)
+        assert len(hub.requests) == asked  # the hub was not asked again
+        assert mirror(settings, quant="Q4_0")[0][1].action == "skip"

@@ -230,7 +230,7 @@ def test_smoke_sweep_then_smoke_report_end_to_end(settings, tmp_path):
     exe = str(Path(sys.executable).parent / "beyond-vibes")
     out = subprocess.run([exe, "sweep", "--smoke"], env=env, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stderr
-    assert "[2/2]" in out.stdout and "1 model load(s)" in out.stdout
+    assert "[4/4]" in out.stdout and "2 model load(s)" in out.stdout  # the base, then base + demo adapter
     rep = subprocess.run([exe, "report", "--smoke", "--out", str(tmp_path / "reports")], env=env, capture_output=True,
                          text=True, timeout=600)
     assert rep.returncode == 0, rep.stderr
@@ -239,7 +239,11 @@ def test_smoke_sweep_then_smoke_report_end_to_end(settings, tmp_path):
 
     results = json.loads((folder / "results.json").read_text())
     assert (folder / "index.html").stat().st_size > 10_000 and "smollm2-135m" in (folder / "report.md").read_text()
-    assert [(r["model"], r["task"]) for r in results["runs"]] == [("smollm2-135m", "fix_failing_test")] * 2
+    assert sorted((r["model"], r["task"]) for r in results["runs"]) == \
+        [("smollm2-135m", "fix_failing_test")] * 2 + [("smollm2-135m+demo-shift", "fix_failing_test")] * 2
+    rows = {g["model"]: g for g in results["aggregates"]["by_config"]}
+    assert sorted(rows) == ["smollm2-135m", "smollm2-135m+demo-shift"] and rows["smollm2-135m"]["n"] == 2
+    assert rows["smollm2-135m"]["config_id"] != rows["smollm2-135m+demo-shift"]["config_id"]
 
 
 def test_two_engine_configs_are_two_report_rows_that_name_their_difference(settings, catalog_file, tmp_path):

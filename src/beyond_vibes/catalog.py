@@ -146,15 +146,20 @@ class Adapter(BaseModel):
     repo_id: str | None = None
     revision: str | None = None
     file: str | None = None  # the .gguf in the package or the Hugging Face repo
+    call: str | None = None  # a function in `package` that writes the adapter: fn(base model path, out path)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     scale: float = 1.0
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Adapter":
         if sum(map(bool, (self.path, self.package, self.repo_id))) != 1:
-            raise ValueError("give exactly one of path, package (with file) or repo_id (with file)")
-        if (self.package or self.repo_id) and not self.file:
-            raise ValueError("a package or repo_id adapter needs file (the .gguf in it)")
+            raise ValueError("give exactly one of path, package (with file or call) or repo_id (with file)")
+        if self.repo_id and not self.file:
+            raise ValueError("a repo_id adapter needs file (the .gguf in the repo)")
+        if self.package and bool(self.file) == bool(self.call):
+            raise ValueError("a package adapter needs exactly one of file or call")
+        if self.call and not self.package:
+            raise ValueError("call names a function in package: give package too")
         return self
 
 

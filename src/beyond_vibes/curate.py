@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from beyond_vibes import names as N
 from beyond_vibes.errors import ConfigError
+from beyond_vibes.identity import model_label
 from beyond_vibes.record import unfence_diff
 from beyond_vibes.settings import Settings
 
@@ -71,7 +72,7 @@ def record_from_trace(trace, metrics: dict[str, float], run_id: str, tags: dict[
         "trace_id": trace.info.trace_id,
         "task": inputs.get("task") or tags.get(N.TAG_TASK, ""),
         "archetype": inputs.get("archetype") or tags.get(N.TAG_ARCHETYPE, ""),
-        "model": f"{tags.get(N.TAG_MODEL, '')}:{tags.get(N.TAG_QUANT, '')}",
+        "model": f"{model_label(tags)}:{tags.get(N.TAG_QUANT, '')}",  # an adapter is its own variant: model+adapter
         "prompt": inputs.get("prompt", ""),
         "guidelines": inputs.get("guidelines") or {},
         "status": out.get("status") or tags.get(N.TAG_STATUS, ""),

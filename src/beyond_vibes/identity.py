@@ -151,3 +151,11 @@ def adapter_params(resolved) -> dict[str, str]:
     a = resolved.adapter
     return {} if a is None else {N.PARAM_ADAPTER_SHA256: a.sha256, N.PARAM_ADAPTER_SOURCE: a.source,
                                  N.PARAM_ADAPTER_SCALE: f"{a.scale:g}"}
+
+
+def model_label(tags: dict) -> str:
+    """A run's model as a row names it: `model+adapter` for a LoRA adapter on it (a variant, its own row)."""
+    from beyond_vibes import names as N
+
+    name = tags.get(N.TAG_MODEL) or "?"
+    return f"{name}+{tags[N.TAG_ADAPTER]}" if tags.get(N.TAG_ADAPTER) else name

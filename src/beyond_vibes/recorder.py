@@ -234,7 +234,8 @@ def description(rec: SimulationRecord, metrics: dict, tags: dict, experiment_id:
     lines.append(f"**Tokens** {_num(metrics, N.M_TOKENS_PROMPT, ',.0f')} prompt / {_num(metrics, N.M_TOKENS_COMPLETION, ',.0f')} "
                  f"completion · **TTFT** {_num(metrics, N.M_TTFT_S, '.2f', ' s')} (median) · **speed** prompt "
                  f"{_num(metrics, N.M_PROMPT_TPS, '.1f', ' tok/s')}, generation {_num(metrics, N.M_GEN_TPS, '.1f', ' tok/s')}")
-    lines.append(f"**Model** {tags.get(N.TAG_MODEL)}:{tags.get(N.TAG_QUANT)} · engine {tags.get(N.TAG_ENGINE)} "
+    adapter = f" + LoRA adapter {tags[N.TAG_ADAPTER]}" if tags.get(N.TAG_ADAPTER) else ""
+    lines.append(f"**Model** {tags.get(N.TAG_MODEL)}:{tags.get(N.TAG_QUANT)}{adapter} · engine {tags.get(N.TAG_ENGINE)} "
                  f"({tags.get(N.TAG_RUNTIME)}) · load {_num(metrics, N.M_LOAD_S, '.2f', ' s')} · peak RSS "
                  f"{_num(metrics, N.M_PEAK_RSS_MB, '.0f', ' MB')} · VRAM {_num(metrics, N.M_PEAK_VRAM_MB, '.0f', ' MB')}")
     setup = f" · task setup {_num(metrics, N.M_SETUP_S, '.1f', ' s')}" if N.M_SETUP_S in metrics else ""

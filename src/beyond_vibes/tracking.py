@@ -285,11 +285,13 @@ def tracking_worker(settings: Settings) -> TrackingWorker:
 REVIEW_VIEW = "beyond-vibes"
 REVIEW_COLUMNS = [f"metrics.`{m}`" for m in (N.M_SUCCESS, N.M_CHECKS_PASSED, N.M_CHECKS_TOTAL, N.M_TURNS, N.M_TOOL_CALLS,
                                              N.M_LOOP_DETECTED, N.M_TTFT_S, N.M_GEN_TPS, N.M_WALL_S)] + \
-    [f"tags.`{t}`" for t in (N.TAG_STATUS, N.TAG_REASON, N.TAG_MODEL, N.TAG_QUANT, N.TAG_ENGINE, N.TAG_TASK)]
+    [f"tags.`{t}`" for t in (N.TAG_STATUS, N.TAG_REASON, N.TAG_MODEL, N.TAG_ADAPTER, N.TAG_QUANT, N.TAG_ENGINE,
+                             N.TAG_TASK)]
 QUICK_EVAL_COLUMNS = [f"metrics.`{m}`" for m in ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "n_items",
                                                  "drop_vs_baseline_points", "flips_lost", "flips_gained", "mcnemar_p",
                                                  "items_per_s", N.M_GEN_TPS)] + \
-    [f"tags.`{t}`" for t in (N.TAG_SET, N.TAG_MODEL, N.TAG_QUANT, N.TAG_ENGINE, "bv.decision")]
+    [f"tags.`{t}`" for t in (N.TAG_SET, N.TAG_MODEL, N.TAG_ADAPTER, N.TAG_QUANT, N.TAG_ENGINE, "bv.decision",
+                             "bv.ood_verdict")]
 
 
 def _experiment(client, name: str, artifacts: str | None) -> str:

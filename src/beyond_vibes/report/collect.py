@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from beyond_vibes import names as N
+from beyond_vibes.identity import model_label
 from beyond_vibes.errors import ConfigError
 from beyond_vibes.redact import safe_uri
 
@@ -167,12 +168,6 @@ def _int(value: str | None) -> int | None:
         return int(value) if value not in (None, "") else None
     except ValueError:
         return None
-
-
-def model_label(tags: dict) -> str:
-    """The model as a row names it: `model+adapter` for a LoRA adapter on it (a variant, its own row), else the model."""
-    name = tags.get(N.TAG_MODEL) or "?"
-    return f"{name}+{tags[N.TAG_ADAPTER]}" if tags.get(N.TAG_ADAPTER) else name
 
 
 def _sim(run) -> SimRun | None:

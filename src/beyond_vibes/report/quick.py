@@ -3,9 +3,11 @@ tables, so every rate has its interval), and item-by-item comparisons against th
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from beyond_vibes import names as N
 from beyond_vibes.report.collect import QuickEvalRun, config_label
 from beyond_vibes.report.compare import Comparison, ConfigRef, compare
 from beyond_vibes.stats import Thresholds, wilson_interval
@@ -42,6 +44,9 @@ class QuickEvalSummary:
     gen_tps: float | None = None
     set_version: str | None = None
     config_id: str = ""
+    # How it was served and asked (identity.planned_identity: model file, build, engine flags, chat template,
+    # sampling, adapter), from the run's config_identity param; empty for runs from before identities.
+    identity: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -68,7 +73,16 @@ def summarise(run: QuickEvalRun) -> QuickEvalSummary:
         by_level = {lv: Rate(0, 0, m[f"accuracy_{lv}"], m[f"accuracy_{lv}"], m[f"accuracy_{lv}"])
                     for lv in DIFFICULTIES if f"accuracy_{lv}" in m}
     return QuickEvalSummary(run.set, run.model, run.quant, run.engine, run.run_id, acc, by_level,
-                            m.get("items_per_s"), m.get("gen_tps"), run.params.get("set_version"), run.config_id)
+                            m.get("items_per_s"), m.get("gen_tps"), run.params.get("set_version"), run.config_id,
+                            _identity(run.params.get(N.PARAM_CONFIG_IDENTITY)))
+
+
+def _identity(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def compare_quick_evals(runs: list[QuickEvalRun], baseline: ConfigRef, thresholds: Thresholds = Thresholds()) -> list[Comparison]:

@@ -26,13 +26,15 @@ class ResolvedAdapter:
         return {"name": self.name, "sha256": self.sha256, "scale": self.scale}
 
 
-def resolve_adapter(model: Model, settings: Settings, base_dir: Path | None = None) -> ResolvedAdapter | None:
-    """The file of the adapter `model` is served with (None: the base), verified against the catalog's sha256."""
+def resolve_adapter(model: Model, settings: Settings, base_dir: Path | None = None,
+                    base_file: Path | None = None) -> ResolvedAdapter | None:
+    """The file of the adapter `model` is served with (None: the base), verified against the catalog's sha256.
+    `base_file`: the base model's file (an adapter a package function writes is made for it)."""
     if not model.adapter:
         return None
     a = model.adapters[model.adapter]
     where = f"model {model.name} adapter {model.adapter}"
-    path, source = _locate(model, a, settings, base_dir, where)
+    path, source = _locate(model, a, settings, base_dir, where, base_file)
     sha = sha256_file(path, settings.model_dir)
     if a.sha256 and sha != a.sha256:
         raise ConfigError(f"{where}: {path} has sha256 {sha[:12]}, models.yaml says {a.sha256[:12]}; fetch it again "
@@ -40,13 +42,16 @@ def resolve_adapter(model: Model, settings: Settings, base_dir: Path | None = No
     return ResolvedAdapter(model.adapter, path, sha, a.scale, source)
 
 
-def _locate(model: Model, a: Adapter, settings: Settings, base_dir: Path | None, where: str) -> tuple[Path, str]:
+def _locate(model: Model, a: Adapter, settings: Settings, base_dir: Path | None, where: str,
+            base_file: Path | None) -> tuple[Path, str]:
     if a.path:
         path = Path(a.path).expanduser()
         path = path if path.is_absolute() else Path(base_dir or Path.cwd()) / path
         if not path.is_file():
             raise ConfigError(f"{where}: path {path} does not exist")
         return path, f"path:{path}"
+    if a.package and a.call:
+        return _written(model, a, settings, where, base_file)
     if a.package:
         from beyond_vibes.store.local import package_dir
 
@@ -55,6 +60,34 @@ def _locate(model: Model, a: Adapter, settings: Settings, base_dir: Path | None,
             raise ConfigError(f"{where}: {a.file} is not in package {a.package}")
         return path, f"package:{a.package}/{a.file}"
     return fetch_adapter(a, settings, where)
+
+
+def _written(model: Model, a: Adapter, settings: Settings, where: str, base_file: Path | None) -> tuple[Path, str]:
+    """An adapter a package function writes for the base file, once, into the cache (under a lock)."""
+    import importlib
+
+    from beyond_vibes.locks import file_lock, lock_path, private_tmp
+
+    try:
+        fn = getattr(importlib.import_module(a.package), a.call, None)
+    except ImportError:
+        fn = None
+    if not callable(fn):
+        raise ConfigError(f"{where}: package {a.package} has no function {a.call!r}; fix adapters.<name>.call")
+    if base_file is None:
+        raise ConfigError(f"{where}: an adapter written by {a.package}.{a.call} needs the base model's file")
+    base_sha = sha256_file(Path(base_file), settings.model_dir)
+    target = Path(settings.model_dir) / "adapters" / model.name / f"{model.adapter}-{base_sha[:12]}.gguf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(lock_path(Path(settings.model_dir), target)):
+        if not target.exists():
+            tmp = private_tmp(target)
+            try:
+                fn(Path(base_file), tmp)
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return target, f"package:{a.package}:{a.call}"
 
 
 def fetch_adapter(a: Adapter, settings: Settings, where: str) -> tuple[Path, str]:

@@ -63,19 +63,33 @@ def plan_mirror(catalog: Catalog, hf: HuggingFace, cache: ModelCache, s3: S3Stor
             if not files:
                 raise ConfigError(f"{catalog.path}: {m.name}: {m.repo_id}@{snap.commit[:12]} has no .gguf file for quant {q!r}")
             for f in files:
-                hub = by_path[f.path]
-                if s3 is not None:
-                    obj = s3.head(object_key(m.repo_id, hub.path))
-                    same = obj is not None and obj.size == hub.size and (hub.sha256 is None or obj.sha256 == hub.sha256)
-                    action = "skip" if same else ("replace" if obj else "upload")
-                    target = f"s3://{s3.bucket}/{object_key(m.repo_id, hub.path)}"
-                else:
-                    cached = cache.lookup(m.repo_id, hub.path)
-                    same = cached is not None and cached.size == hub.size and (hub.sha256 is None or cached.sha256 == hub.sha256)
-                    action = "skip" if same else ("replace" if cached else "upload")
-                    target = str(cache.path(m.repo_id, hub.path))
-                plan.append(PlannedFile(m.name, q, m.repo_id, snap.commit, hub, target, action))
+                plan.append(_planned(m.name, q, m.repo_id, snap.commit, by_path[f.path], cache, s3))
+        for name, a in m.adapters.items():  # its LoRA adapters from the hub, beside its quants
+            if not a.repo_id:
+                continue
+            asnap = hf.snapshot(a.repo_id, a.revision)
+            hub = next((f for f in asnap.files if f.path == a.file), None)
+            if hub is None:
+                raise ConfigError(f"{catalog.path}: {m.name}: adapter {name}: {a.repo_id}@{asnap.commit[:12]} has no "
+                                  f"file {a.file}")
+            plan.append(_planned(m.name, f"adapter:{name}", a.repo_id, asnap.commit, hub, cache, s3))
     return plan
+
+
+def _planned(model: str, quant: str, repo_id: str, commit: str, hub: HubFile, cache: ModelCache,
+             s3: S3Store | None) -> PlannedFile:
+    """One file's action: skip when the store already holds it (size and sha256), else upload or replace."""
+    if s3 is not None:
+        obj = s3.head(object_key(repo_id, hub.path))
+        same = obj is not None and obj.size == hub.size and (hub.sha256 is None or obj.sha256 == hub.sha256)
+        action = "skip" if same else ("replace" if obj else "upload")
+        target = f"s3://{s3.bucket}/{object_key(repo_id, hub.path)}"
+    else:
+        cached = cache.lookup(repo_id, hub.path)
+        same = cached is not None and cached.size == hub.size and (hub.sha256 is None or cached.sha256 == hub.sha256)
+        action = "skip" if same else ("replace" if cached else "upload")
+        target = str(cache.path(repo_id, hub.path))
+    return PlannedFile(model, quant, repo_id, commit, hub, target, action)
 
 
 def run_mirror(plan: list[PlannedFile], hf: HuggingFace, cache: ModelCache, s3: S3Store | None,

@@ -90,11 +90,11 @@ def resolve_model(model: Model, quant: str | None, settings: Settings, base_dir=
     from beyond_vibes.store.adapters import check_adapter, resolve_adapter
 
     template = chat_template(model, base_dir)
-    adapter = resolve_adapter(model, settings, base_dir)
-    resolved = replace(_resolve_file(model, quant, settings, base_dir), chat_template=template, adapter=adapter)
+    resolved = replace(_resolve_file(model, quant, settings, base_dir), chat_template=template)
+    adapter = resolve_adapter(model, settings, base_dir, resolved.path)
     if adapter is not None:
         check_adapter(resolved.path, adapter, model.name)
-    return resolved
+    return replace(resolved, adapter=adapter)
 
 
 def _resolve_file(model: Model, quant: str, settings: Settings, base_dir) -> ResolvedModel:
