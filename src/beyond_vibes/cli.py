@@ -456,10 +456,11 @@ def models() -> None:
 def models_list(config) -> None:
     """List the catalog's models and quants."""
     catalog = _catalog(config)
-    table = Table("name", "family", "provider", "quants / model id", "source")
+    table = Table("name", "family", "provider", "quants / model id", "adapters", "source")
     for m in catalog.models:
         star = " (default)" if m.name == catalog.default else ""
         table.add_row(m.name + star, m.family, m.provider, ", ".join(m.quants) if m.is_local else m.model_id,
+                      ", ".join(m.adapters) or "-",
                       m.repo_id or m.base_url or ", ".join(f"{q}: {s.package or s.path}" for q, s in m.sources.items()))
     console.print(table)
 

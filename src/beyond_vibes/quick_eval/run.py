@@ -377,7 +377,9 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
         tags[N.TAG_DESCRIPTION] = (f"**{s.name}** ({s.scorer}, {len(scored)} items): accuracy "
                                    + (f"{acc:.1%} [{run.metrics['accuracy_ci_low']:.1%}, {run.metrics['accuracy_ci_high']:.1%}]"
                                       if acc is not None else "n/a")
-                                   + f"; {int(run.metrics.get('n_reused', 0))} re-used from earlier runs")
+                                   + f"; {int(run.metrics.get('n_reused', 0))} re-used from earlier runs"
+                                   + (f"; served with the LoRA adapter **{plan.adapter.name}** (scale "
+                                      f"{plan.adapter.scale:g}, sha256 {plan.adapter.sha256[:12]})" if plan.adapter else ""))
         sampling = eval_sampling(model, s)
         params = {N.PARAM_SET_VERSION: s.version, N.PARAM_SET_FINGERPRINT: s.fingerprint(), "scorer": s.scorer,
                   "few_shot": s.few_shot, N.PARAM_MODEL_SHA256: plan.model_sha256, N.PARAM_ENGINE_CONFIG: plan.engine.name,
