@@ -120,6 +120,21 @@ def test_a_mismatched_or_tampered_adapter_is_one_line_exit_2_and_records_nothing
     assert our_processes() == []
 
 
+class Frontier:
+    """A stand-in for a frontier API (unreachable from here), speaking OpenAI's protocol: it knows every answer."""
+
+    def __init__(self):
+        from scripted_llm import ScriptedLLM, Step
+
+        answers = {i["prompt"]: i["expected"] for i in ARITH + FACTS}
+
+        class Oracle(ScriptedLLM):
+            def step_for(self, body: dict) -> Step:
+                return Step(content=f"Answer: {answers[body['messages'][-1]['content']]}")
+
+        self.server = Oracle([], model_id="frontier-1")
+
+
 def test_base_and_adapter_side_by_side_with_out_of_domain_sets(settings, tmp_path, loras):
     from beyond_vibes.quick_eval.matrix import run_matrix
 
@@ -127,12 +142,28 @@ def test_base_and_adapter_side_by_side_with_out_of_domain_sets(settings, tmp_pat
     settings = settings.model_copy(update={"evals_dir": tmp_path / "evals"})
     write_set(tmp_path / "evals", "arith", ARITH)
     write_set(tmp_path / "evals", "facts", FACTS, scorer="analysis")
-    catalog = load_catalog(catalog_file(tmp_path, base, {"shift": {"path": str(files["shift"])}}))
+    frontier = Frontier().server
+    with frontier:
+        path = catalog_file(tmp_path, base, {"shift": {"path": str(files["shift"])}})
+        data = yaml.safe_load(path.read_text())
+        data["models"].append({"name": "frontier", "family": "api", "provider": "frontier-co", "model_id": "frontier-1",
+                               "base_url": frontier.base_url, "context_window": 4096})
+        path.write_text(yaml.safe_dump(data))
+        catalog = load_catalog(path)
 
-    def run():
-        return run_matrix(settings, catalog, ["arith"], "smol", None, adapter="shift", ood=["facts"], ood_points=5)
+        def run():
+            return run_matrix(settings, catalog, ["arith"], "smol,frontier", None, adapter="shift", ood=["facts"],
+                              ood_points=5)
 
-    first = run()
+        first = run()
+        # The upper bound: the frontier model once per set (it has no adapter), against the same base.
+        upper = [r for r in first.runs if r.model == "frontier"]
+        assert [(r.set.name, r.metrics["accuracy"]) for r in upper] == [("arith", 1.0), ("facts", 1.0)]
+        assert [c.scope for c in first.comparisons if c.candidate == "frontier:api"] == ["arith", "facts"]
+        first.runs = [r for r in first.runs if r.model != "frontier"]
+        first.comparisons = [c for c in first.comparisons if c.candidate != "frontier:api"]
+        again = run()
+        again.runs = [r for r in again.runs if r.model != "frontier"]
     assert first.baseline == "smol:Q8_0" and first.ood_sets == ["facts"]
     by = {(r.model, r.set.name): r for r in first.runs}
     assert sorted(by) == [("smol", "arith"), ("smol", "facts"), ("smol+shift", "arith"), ("smol+shift", "facts")]
@@ -160,13 +191,13 @@ def test_base_and_adapter_side_by_side_with_out_of_domain_sets(settings, tmp_pat
     facts_run = client.get_run(by[("smol+shift", "facts")].run_id)
     assert facts_run.data.tags["bv.ood_verdict"] == verdict
     # Again: everything is re-used, each from its own configuration.
-    again = run()
     assert [r.requests for r in again.runs] == [0, 0, 0, 0]
     assert {(r.model, r.set.name): r.outcomes() for r in again.runs} == {k: v.outcomes() for k, v in by.items()}
     from beyond_vibes.report import build_report
 
     rows = json.loads(build_report(settings, None, tmp_path / "reports").results_json.read_text())["quick_evals"]
-    assert sorted((r["model"], r["set"]) for r in rows) == sorted(by)
+    assert sorted((r["model"], r["set"]) for r in rows) == sorted([*by, ("frontier", "arith"), ("frontier", "facts")]), \
+        [(r["model"], r["set"], r["config_id"], r["run_id"]) for r in rows]
     [row] = [r for r in rows if r["model"] == "smol+shift" and r["set"] == "arith"]
     assert row["identity"]["adapter"]["name"] == "shift" and row["identity"]["sampling"]["temperature"] == 0.0
     assert set(row["by_difficulty"]) == {"easy", "medium", "hard"}

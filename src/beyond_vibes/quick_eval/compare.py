@@ -9,8 +9,8 @@ from beyond_vibes.stats import Comparison, Thresholds, compare as compare_paired
 
 def compare(baseline: SetRun, candidate: SetRun, thresholds: Thresholds = Thresholds()) -> Comparison | None:
     """Paired on the items both runs scored (the report's comparison, scope = the set); None when they share none."""
-    c = compare_paired(baseline.outcomes(), candidate.outcomes(), f"{baseline.model}:{baseline.quant}",
-                       f"{candidate.model}:{candidate.quant}", baseline.set.name, thresholds)
+    c = compare_paired(baseline.outcomes(), candidate.outcomes(), f"{baseline.model}:{baseline.quant or 'api'}",
+                       f"{candidate.model}:{candidate.quant or 'api'}", baseline.set.name, thresholds)
     return c if c.n_paired else None
 
 

@@ -20,7 +20,7 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.model.label}:{self.quant}"
+        return f"{self.model.label}:{self.quant or 'api'}"
 
 
 @dataclass
@@ -30,10 +30,12 @@ class QuickEvalResult:
     baseline: str | None = None
     ood_sets: list[str] = field(default_factory=list)  # out-of-domain sets (`--ood`): judged "within N points"
     ood_points: float = 5.0
+    adapters: list[str] = field(default_factory=list)  # labels of the adapter variants (model+adapter:quant)
 
     def ood_verdict(self, c: Comparison) -> str | None:
-        """For an out-of-domain set: does the candidate stay within `ood_points` of the baseline? None otherwise."""
-        if c.scope not in self.ood_sets or c.drop_points is None:
+        """For an adapter on an out-of-domain set: does it stay within `ood_points` of its base? None otherwise (an
+        in-domain set, or another candidate such as a frontier upper bound)."""
+        if c.scope not in self.ood_sets or c.candidate not in self.adapters or c.drop_points is None:
             return None
         if c.drop_points <= self.ood_points:
             return f"within {self.ood_points:g} points of base ({-c.drop_points:+.1f})"
@@ -122,11 +124,12 @@ def run_matrix(settings, catalog, set_names: list[str], models: str | None, quan
         eng = engines[t.label]
         runs += run_quick_eval(settings, t.model, t.quant, eng, catalog.engine_spec(eng.engine), sets, models_dir,
                                experiment, progress=lambda s, done, total, t=t: progress(t.label, s, done, total))
-    result = QuickEvalResult(runs, baseline=base.label if base else None, ood_sets=ood, ood_points=ood_points)
+    result = QuickEvalResult(runs, baseline=base.label if base else None, ood_sets=ood, ood_points=ood_points,
+                             adapters=[t.label for t in found if t.model.adapter])
     if base is None:
         return result
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
-    base_runs = {r.set.name: r for r in runs if f"{r.model}:{r.quant}" == base.label}
+    base_runs = {r.set.name: r for r in runs if f"{r.model}:{r.quant or 'api'}" == base.label}
     for r in runs:
         b = base_runs.get(r.set.name)
         if b is None or b is r:

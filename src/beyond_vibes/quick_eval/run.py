@@ -362,8 +362,8 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
         client, exp_id = tracking_client(settings, experiment)
         tags = {N.TAG_KIND: "quick_eval", N.TAG_SET: s.name, N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family,
                 N.TAG_QUANT: run.quant or "", N.TAG_PROVIDER: model.provider,
-                N.TAG_ENGINE: served.get("engine") or plan.engine.engine.value,
-                N.TAG_RUNTIME: served.get("runtime") or plan.engine.runtime, N.TAG_EVAL_KEY: run.eval_key,
+                # From the identity, so a run that re-used every answer (nothing served) is tagged as one that asked.
+                N.TAG_ENGINE: plan.identities[s.name]["engine"], N.TAG_RUNTIME: plan.identities[s.name]["runtime"], N.TAG_EVAL_KEY: run.eval_key,
                 N.TAG_STATUS: status, **owner_tags()}
         if served.get("server_id"):
             tags[N.TAG_SERVER_ID] = served["server_id"]
