@@ -246,6 +246,20 @@ def test_smoke_sweep_then_smoke_report_end_to_end(settings, tmp_path):
     assert rows["smollm2-135m"]["config_id"] != rows["smollm2-135m+demo-shift"]["config_id"]
 
 
+def test_a_start_failure_reason_names_the_cause_from_the_log():
+    from beyond_vibes.sweep.failed import start_failure_reason
+
+    # As the process runtime raises it for a rejected flag, and for a model that does not fit in memory.
+    assert start_failure_reason("llama-server exited with code 1; log tail:\nerror: invalid argument: --no-such-flag\n\n") \
+        == "llama-server exited with code 1; log tail: error: invalid argument: --no-such-flag"
+    oom = ("llama-server exited with code 1; log tail:\nload_tensors: loading model tensors\n"
+           "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 9000 MiB on device 0: cudaMalloc failed: out of memory\n")
+    assert start_failure_reason(oom).endswith("cudaMalloc failed: out of memory")
+    assert start_failure_reason("llama-server not healthy after 300s; log tail:\n") == \
+        "llama-server not healthy after 300s; log tail:"
+    assert start_failure_reason("") == "no error text"
+
+
 def test_two_engine_configs_are_two_report_rows_that_name_their_difference(settings, catalog_file, tmp_path):
     """One model and quant under two engine configs: two configurations (config ids), never pooled, and the report
     says what differs between them."""
@@ -287,6 +301,7 @@ def test_a_group_whose_server_does_not_start_records_an_error_run_per_cell_and_t
     assert len(runs) == 4 and len(failed) == 2 and all(r.info.status == "FINISHED" or r.info.status == "FAILED" for r in runs)
     for r in failed:
         assert r.info.status == "FAILED" and "did not start" in r.data.tags[N.TAG_REASON]
+        assert "error: invalid argument: --no-such-flag" in r.data.tags[N.TAG_REASON]  # the cause, not only "exited"
         assert json.loads(r.data.params["engine_flags"])["extra_args"] == ["--no-such-flag", MASK]
         assert not [v for v in [*r.data.tags.values(), *r.data.params.values()] if secret in v]
     assert {r.data.tags[N.TAG_REPEAT] for r in failed} == {"0", "1"}

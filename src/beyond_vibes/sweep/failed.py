@@ -28,7 +28,7 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
              "agent": plan.agent, "agent_version": _agent_version(settings, plan),
              "max_turns": plan.max_turns or cell.task.max_turns}
     redact = Redactor(settings.secret_values())
-    reason = redact.text(f"llama-server did not start: {error.splitlines()[0][:300]}")
+    reason = redact.text(f"llama-server did not start: {start_failure_reason(error)}")
     tags = {N.TAG_KIND: "simulation", N.TAG_TASK: cell.task.name, N.TAG_ARCHETYPE: cell.task.archetype.value,
             N.TAG_MODEL: model.name, N.TAG_FAMILY: model.family, N.TAG_QUANT: group.quant or "api",
             N.TAG_ENGINE: parts["engine"], N.TAG_RUNTIME: parts["runtime"], N.TAG_AGENT: plan.agent,
@@ -57,6 +57,19 @@ def record_start_failure(settings, plan, group, cell, experiment: str, models_di
         finally:
             client.set_terminated(run.info.run_id, "FAILED", end_time=int(time.time() * 1000))
     return run.info.run_id
+
+
+def start_failure_reason(error: str) -> str:
+    """The error's first line, and the log line that says why ("error: invalid argument: --no-such-flag", "failed
+    to allocate ... buffer"), so the run's reason names the cause without opening the log."""
+    import re
+
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    if not lines:
+        return "no error text"
+    cause = next((line for line in lines[1:] if re.search(r"\berror\b|invalid|failed|out of memory|cannot|unable",
+                                                           line, re.IGNORECASE)), None)
+    return (f"{lines[0][:200]} {cause[:200]}" if cause else lines[0][:300])
 
 
 def _agent_version(settings, plan) -> str:
