@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,24 @@ def test_adapters_in_the_catalog_are_checked(tmp_path, loras):
                               ({"x": {"repo_id": "o/r"}}, "a repo_id adapter needs file")):
         with pytest.raises(ConfigError, match=message):
             load_catalog(catalog_file(bad, base, adapters))
+    # The adapter is chosen per run, never pinned in models.yaml (simulate and quick-eval would disagree about it).
+    pinned = catalog_file(bad, base, {"shift": {"path": str(files["shift"])}})
+    data = yaml.safe_load(pinned.read_text())
+    data["models"][0]["adapter"] = "shift"
+    pinned.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"models.0: Value error, adapter is chosen per run \(--adapter NAME"):
+        load_catalog(pinned)
+    # Two quants with --adapter: each adapter is compared with its own quant's base; the first base is the baseline.
+    from beyond_vibes.quick_eval.matrix import baseline_target, targets
+
+    two = catalog_file(bad, base, {"shift": {"path": str(files["shift"])}})
+    data = yaml.safe_load(two.read_text())
+    data["models"][0]["quant_tags"] = ["Q8_0", "Q4_0"]
+    data["models"][0]["sources"]["Q4_0"] = {"path": str(make_test_ggufs()["Q4_0"])}
+    two.write_text(yaml.safe_dump(data))
+    found = targets(load_catalog(two), "smol", "Q8_0,Q4_0", "shift")
+    assert [t.label for t in found] == ["smol:Q8_0", "smol+shift:Q8_0", "smol:Q4_0", "smol+shift:Q4_0"]
+    assert baseline_target(found, None, "shift").label == "smol:Q8_0"
 
 
 def test_a_real_adapter_changes_greedy_answers_and_is_its_own_configuration(settings, tmp_path, loras):
@@ -178,7 +197,7 @@ def test_base_and_adapter_side_by_side_with_out_of_domain_sets(settings, tmp_pat
     assert arith.gained == sum(adapter_ok[i] and not base_ok[i] for i in base_ok)
     assert first.ood_verdict(arith) is None  # in-domain: the usual decision
     verdict = first.ood_verdict(facts)
-    assert verdict.startswith("within 5 points" if facts.drop_points <= 5 else "outside:"), verdict
+    assert re.match(r"^(within 5 points of base|outside|inconclusive): [+-]\d+\.\d points \[[+-]", verdict), verdict
     # The two are two configurations in MLflow, with the adapter named, and the report's quick-eval rows.
     from mlflow import MlflowClient
 
@@ -216,3 +235,19 @@ def test_a_plan_sweeps_base_and_adapter_as_two_groups(settings, tmp_path, loras)
     bad = SweepPlan(name="a", models=[{"name": "smol", "adapters": ["nope"]}], tasks=["fix_failing_test"])
     with pytest.raises(ConfigError, match=r"plan.yaml: models.0.adapters: model smol has no adapter 'nope'"):
         expand(bad, tmp_path / "plan.yaml", catalog, settings)
+
+
+def test_the_out_of_domain_verdict_is_decided_on_the_interval_of_the_change():
+    from beyond_vibes.quick_eval.matrix import ood_verdict
+
+    # 20 items, the same answers: a change of 0, but Newcombe's floor from Wilson(20/20) = [0.838876, 1] is ±16.1
+    # points, which spans -5: twenty items cannot show "within 5 points".
+    same = {f"i{k}": True for k in range(20)}
+    assert ood_verdict(same, same, 5) == "inconclusive: +0.0 points [-16.1, +16.1] spans -5; more items would tell"
+    # 200 items: Wilson(200/200) low = 0.981170 -> ±1.9 points: within 5.
+    many = {f"i{k}": True for k in range(200)}
+    assert ood_verdict(many, many, 5) == "within 5 points of base: +0.0 points [-1.9, +1.9]"
+    # 50 items all lost: -100 points, the interval far below -5.
+    lost = {f"i{k}": False for k in range(50)}
+    assert ood_verdict({k: True for k in lost}, lost, 5).startswith("outside: -100.0 points [-100.0, -")
+    assert ood_verdict({"a": True}, {"b": True}, 5) == "no shared items"

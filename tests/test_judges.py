@@ -275,6 +275,7 @@ def test_an_error_assessment_is_not_a_score_so_evaluate_asks_again():
     assert self_judged("local:qwen2.5-coder-0.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q8_0")
     assert not self_judged("local:qwen2.5-coder-1.5b:Q4_K_M", "qwen2.5-coder-0.5b:Q4_K_M")
     assert self_judged("api:gpt-4o-mini@https://api.example/v1", "gpt-4o-mini:api")
+    assert self_judged("local:qwen2.5-coder-0.5b:Q4_K_M", "qwen2.5-coder-0.5b+math:Q8_0")  # an adapter on it too
 
 
 def test_the_judge_lm_is_its_own_setting_never_the_candidates_default(tmp_path):

@@ -616,6 +616,15 @@ def test_the_first_screen_is_the_decision():
 
     mixed = arch(strong, "a") + arch(weak, "a") + arch(runs("strong", [False] * 20), "b") + \
         arch(runs("weak", [True] * 20), "b")
+    # Ranked first over all its tasks (20 of 25), yet worse on the 5 both ran (0 of 5 against 5 of 5): the paired
+    # difference is below 0 (Newcombe: 0 - 1 + sqrt(0.434² + 0.434²) = -0.386 -> [-100, -39]), and it says so.
+    def named(runs_, prefix):
+        return [replace(r, task=f"{prefix}{r.task}", run_id=f"{prefix}{r.run_id}") for r in runs_]
+
+    a_runs = named(runs("a", [False] * 5), "s") + named(runs("a", [True] * 20), "ua")
+    b_runs = named(runs("b", [True] * 5), "s") + named(runs("b", [False] * 20), "ub")
+    [line] = first(a_runs + b_runs)
+    assert line.startswith("**All tasks**: **b:Q4_0:cpu wins on the tasks both ran**") and "-100 points [-100, -39]" in line
     overall, on_a, on_b = first(mixed)
     assert overall.startswith("**All tasks**: **cannot tell apart yet**")
     assert on_a.startswith("**a**: **strong:Q4_0:cpu wins**") and on_b.startswith("**b**: **weak:Q4_0:cpu wins**")

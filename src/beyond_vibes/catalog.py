@@ -177,7 +177,7 @@ class Model(BaseModel):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     chat_template: str | None = None  # a Jinja chat template file (relative to models.yaml) used instead of the GGUF's
     adapters: dict[str, Adapter] = Field(default_factory=dict)  # name -> a LoRA adapter for this model
-    adapter: str | None = None  # the adapter this entry is served with (`--adapter NAME` sets it); None: the base
+    adapter: str | None = None  # the adapter it is served with: set by with_adapter (--adapter), never in models.yaml
     # API models.
     model_id: str | None = None
     base_url: str | None = None
@@ -220,8 +220,9 @@ class Model(BaseModel):
                 raise ValueError(f"an API model (provider {self.provider}) needs {', '.join(missing)}")
             if self.adapters:
                 raise ValueError("adapters are for local models (llama-server --lora), not an API")
-        if self.adapter is not None and self.adapter not in self.adapters:
-            raise ValueError(f"adapter {self.adapter!r} is not one of its adapters ({', '.join(self.adapters) or 'none'})")
+        if self.adapter is not None:  # one way to choose a variant: a served model is the base unless asked
+            raise ValueError("adapter is chosen per run (--adapter NAME, or a plan's models[].adapters), not in "
+                             "models.yaml; list it under adapters and remove adapter")
         return self
 
 

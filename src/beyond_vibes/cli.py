@@ -371,7 +371,8 @@ def quick_eval(sets, model, quant, baseline, adapter, ood, ood_points, threshold
                     "gained (fail->pass)", "flip rate", "McNemar p", "decision")
         for c in result.comparisons:
             verdict = result.ood_verdict(c)
-            cmp.add_row(c.scope + (" (out of domain)" if c.scope in result.ood_sets else ""), c.candidate,
+            cmp.add_row(c.scope + (" (out of domain)" if c.scope in result.ood_sets else ""),
+                        c.candidate + (f" (vs its base {c.baseline})" if c.baseline != result.baseline else ""),
                         f"{c.baseline_rate:.1%} -> {c.candidate_rate:.1%}", f"{c.drop_points:+.1f}",
                         str(c.lost), str(c.gained), f"{c.flip_rate:.1%}", f"{c.p_value:.3g}", verdict or c.decision)
         console.print(cmp)

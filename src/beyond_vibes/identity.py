@@ -118,8 +118,8 @@ def planned_build(settings, model, engine, spec) -> tuple[str | None, str | None
 def engine_build(settings, model, engine, spec) -> str:
     """The build as one string, for keys (a quick eval's re-use key, a sweep cell's key): a rebuilt binary or a
     re-pulled image changes it."""
-    if not model.is_local:
-        return f"api:{model.base_url}"
+    if not model.is_local:  # two models behind one endpoint are two configurations
+        return f"api:{model.base_url}#{model.model_id}"
     build, image = planned_build(settings, model, engine, spec)
     return build or f"image:{image}"
 

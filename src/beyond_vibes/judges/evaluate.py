@@ -97,8 +97,9 @@ def is_score(a) -> bool:
 
 
 def self_judged(judge_lm_name: str, record_model: str) -> bool:
-    """The judge LM is the model whose run it scores (any quant of it): its scores are marked, never trusted."""
-    judged = (record_model or "").split(":", 1)[0]
+    """The judge LM is the model whose run it scores (any quant of it, or an adapter on it: `model+adapter`): its
+    scores are marked, never trusted."""
+    judged = (record_model or "").split(":", 1)[0].split("+", 1)[0]
     name = judge_lm_name.split(":", 1)[1] if judge_lm_name.startswith(("local:", "api:")) else judge_lm_name
     return bool(judged) and name.split(":", 1)[0].split("@", 1)[0] == judged
 

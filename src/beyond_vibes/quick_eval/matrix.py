@@ -31,15 +31,28 @@ class QuickEvalResult:
     ood_sets: list[str] = field(default_factory=list)  # out-of-domain sets (`--ood`): judged "within N points"
     ood_points: float = 5.0
     adapters: list[str] = field(default_factory=list)  # labels of the adapter variants (model+adapter:quant)
+    verdicts: dict[tuple[str, str], str] = field(default_factory=dict)  # (set, candidate) -> out-of-domain verdict
 
     def ood_verdict(self, c: Comparison) -> str | None:
-        """For an adapter on an out-of-domain set: does it stay within `ood_points` of its base? None otherwise (an
-        in-domain set, or another candidate such as a frontier upper bound)."""
-        if c.scope not in self.ood_sets or c.candidate not in self.adapters or c.drop_points is None:
-            return None
-        if c.drop_points <= self.ood_points:
-            return f"within {self.ood_points:g} points of base ({-c.drop_points:+.1f})"
-        return f"outside: {-c.drop_points:+.1f} points, more than {self.ood_points:g} below base"
+        return self.verdicts.get((c.scope, c.candidate))
+
+
+def ood_verdict(base: dict[str, bool], candidate: dict[str, bool], points: float) -> str:
+    """Does the candidate stay within `points` of its base on an out-of-domain set? Decided on the 95% interval of
+    the change, paired by item (`stats.paired_difference`): within when its lower end is above -points, outside
+    when its upper end is below, else inconclusive (the set is too small to tell)."""
+    from beyond_vibes.stats import paired_difference
+
+    d = paired_difference({k: [v] for k, v in candidate.items()}, {k: [v] for k, v in base.items()})
+    if d is None:
+        return "no shared items"
+    change = f"{d.mean * 100:+.1f} points [{d.low * 100:+.1f}, {d.high * 100:+.1f}]"
+    limit = -points / 100
+    if d.low >= limit - 1e-12:
+        return f"within {points:g} points of base: {change}"
+    if d.high < limit:
+        return f"outside: {change}, more than {points:g} below base"
+    return f"inconclusive: {change} spans -{points:g}; more items would tell"
 
 
 def split_list(value: str | None) -> list[str]:
@@ -57,7 +70,7 @@ def targets(catalog, models: str | None, quants: str | None, adapter: str | None
             out.append(Target(m, q))
             if adapter and adapter in m.adapters:
                 out.append(Target(m.with_adapter(adapter), q))
-    if adapter and not any(t.model.adapter for t in out):
+    if adapter and not any(t.model.adapter == adapter for t in out):
         known = sorted({f"{t.model.name}+{a}" for t in out for a in t.model.adapters}) or ["none"]
         raise ConfigError(f"--adapter: no evaluated model has an adapter {adapter!r} (adapters: {', '.join(known)}); "
                           "add it to the model's adapters in models.yaml or pick the model with --model")
@@ -67,8 +80,9 @@ def targets(catalog, models: str | None, quants: str | None, adapter: str | None
 def baseline_target(found: list[Target], baseline: str | None, adapter: str | None = None) -> Target | None:
     """`--baseline Q8_0` (that quant, when one model is evaluated) or `--baseline model:Q8_0`; with `--adapter` and
     no baseline, the adapter's base model."""
-    if not baseline and adapter:
-        return next(t for i, t in enumerate(found) if found[i + 1:] and found[i + 1].model.adapter == adapter)
+    if not baseline and adapter:  # the first model's base; every adapter is also compared with its own base
+        return next(t for t in found if not t.model.adapter and any(
+            a.model.adapter == adapter and a.model.name == t.model.name and a.quant == t.quant for a in found))
     if not baseline:
         return None
     for t in found:
@@ -129,13 +143,18 @@ def run_matrix(settings, catalog, set_names: list[str], models: str | None, quan
     if base is None:
         return result
     exp = f"{experiment or settings.mlflow_experiment}-quick-eval"
-    base_runs = {r.set.name: r for r in runs if f"{r.model}:{r.quant or 'api'}" == base.label}
+    by_label = {(f"{r.model}:{r.quant or 'api'}", r.set.name): r for r in runs}
+    own_base = {t.label: f"{t.model.name}:{t.quant or 'api'}" for t in found if t.model.adapter}
     for r in runs:
-        b = base_runs.get(r.set.name)
+        label = f"{r.model}:{r.quant or 'api'}"
+        # An adapter is compared with its own base (same model and quant); everything else with the baseline.
+        b = by_label.get((own_base.get(label, base.label), r.set.name))
         if b is None or b is r:
             continue
         c = compare(b, r, thresholds)
         if c is not None:
             result.comparisons.append(c)
+            if c.scope in ood and label in result.adapters:  # an adapter out of its domain (not an upper bound)
+                result.verdicts[(c.scope, c.candidate)] = ood_verdict(b.outcomes(), r.outcomes(), ood_points)
             log_comparison(settings, r, c, b.run_id, exp, result.ood_verdict(c))
     return result

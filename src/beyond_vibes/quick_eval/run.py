@@ -393,7 +393,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
         now = int(time.time() * 1000)
         started = now - int(run.seconds * 1000)  # the run spans the asking of its items (re-used ones: none)
         mlflow_run = client.create_run(exp_id, start_time=started, tags={},
-                                       run_name=f"{model.label}:{run.quant} · {s.name}")
+                                       run_name=f"{model.label}:{run.quant or 'api'} · {s.name}")
         rid = mlflow_run.info.run_id
         try:
             client.log_batch(rid, metrics=[Metric(k, v, now, 0) for k, v in run.metrics.items()],

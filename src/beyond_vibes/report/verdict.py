@@ -73,6 +73,10 @@ def decide(groups: list[GroupStats], runs: list[SimRun]) -> str:
     if diff.low > 0:
         return (f"**{config_label(best.config)} wins** over the runner-up {config_label(second.config)} by {interval}: "
                 f"{_rate(best)} against {_rate(second)}.")
+    if diff.high < 0:  # ranked first over all its tasks, yet worse on the tasks both ran
+        return (f"**{config_label(second.config)} wins on the tasks both ran**: {config_label(best.config)} minus it is "
+                f"{interval}, although {config_label(best.config)} ranks first over all its tasks ({_rate(best)} "
+                f"against {_rate(second)}); they ran different task sets: compare them on the same tasks.")
     seen = best.pass_rate - second.pass_rate
     big = seen >= MIN_EFFECT - 1e-9  # 0.6 - 0.5 is 0.0999... in floating point
     p2 = second.pass_rate if big else max(0.0, best.pass_rate - MIN_EFFECT)

@@ -35,6 +35,9 @@ def resolve_adapter(model: Model, settings: Settings, base_dir: Path | None = No
     a = model.adapters[model.adapter]
     where = f"model {model.name} adapter {model.adapter}"
     path, source = _locate(model, a, settings, base_dir, where, base_file)
+    if "," in str(path) or (a.scale != 1.0 and ":" in str(path)):  # llama-server splits --lora on these
+        raise ConfigError(f"{where}: llama-server cannot take the path {path} (it splits --lora on ',' and "
+                          "--lora-scaled on ':'); move or link the file to a path without them")
     sha = sha256_file(path, settings.model_dir)
     if a.sha256 and sha != a.sha256:
         raise ConfigError(f"{where}: {path} has sha256 {sha[:12]}, models.yaml says {a.sha256[:12]}; fetch it again "
@@ -85,6 +88,9 @@ def _written(model: Model, a: Adapter, settings: Settings, where: str, base_file
             try:
                 fn(Path(base_file), tmp)
                 tmp.replace(target)
+            except Exception as e:  # noqa: BLE001 - the user's function: its failure is one line naming it
+                raise ConfigError(f"{where}: {a.package}.{a.call} could not write the adapter for {base_file}: "
+                                  f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
             finally:
                 tmp.unlink(missing_ok=True)
     return target, f"package:{a.package}:{a.call}"

@@ -36,11 +36,18 @@ class MirrorReport:
 
 
 def models_to_mirror(catalog: Catalog, model: str | None, quant: str | None) -> list[tuple[Model, list[str]]]:
-    chosen = [catalog.model(model)] if model else [m for m in catalog.models if m.is_local and m.repo_id]
+    def hub_adapters(m: Model) -> bool:
+        return any(a.repo_id for a in m.adapters.values())
+
+    chosen = [catalog.model(model)] if model else [m for m in catalog.models
+                                                   if m.is_local and (m.repo_id or hub_adapters(m))]
     out = []
     for m in chosen:
-        if not m.repo_id:
-            raise ConfigError(f"{catalog.path}: model {m.name!r} has no repo_id to download from")
+        if not m.repo_id and not hub_adapters(m):
+            raise ConfigError(f"{catalog.path}: model {m.name!r} has no repo_id (nor adapter on the hub) to download from")
+        if not m.repo_id:  # a packaged or local model whose adapters come from the hub: only those are mirrored
+            out.append((m, []))
+            continue
         if quant and quant not in m.quant_tags:
             raise ConfigError(f"{catalog.path}: model {m.name!r} has no quant {quant!r}; quant_tags: {', '.join(m.quant_tags)}")
         out.append((m, [quant] if quant else list(m.quant_tags)))
@@ -56,8 +63,8 @@ def plan_mirror(catalog: Catalog, hf: HuggingFace, cache: ModelCache, s3: S3Stor
     if s3 is not None:
         s3.check()
     for m, quants in models_to_mirror(catalog, model, quant):
-        snap = hf.snapshot(m.repo_id, m.revision)
-        by_path = {f.path: f for f in snap.files}
+        snap = hf.snapshot(m.repo_id, m.revision) if quants else None
+        by_path = {f.path: f for f in snap.files} if snap else {}
         for q in quants:
             files = select(list(by_path), q, include_mmproj)
             if not files:
@@ -72,6 +79,9 @@ def plan_mirror(catalog: Catalog, hf: HuggingFace, cache: ModelCache, s3: S3Stor
             if hub is None:
                 raise ConfigError(f"{catalog.path}: {m.name}: adapter {name}: {a.repo_id}@{asnap.commit[:12]} has no "
                                   f"file {a.file}")
+            if a.sha256 and hub.sha256 and hub.sha256 != a.sha256:
+                raise ConfigError(f"{catalog.path}: {m.name}: adapters.{name}.sha256 is {a.sha256[:12]}, the hub's "
+                                  f"{a.file}@{asnap.commit[:12]} is {hub.sha256[:12]}; pin revision or fix sha256")
             plan.append(_planned(m.name, f"adapter:{name}", a.repo_id, asnap.commit, hub, cache, s3))
     return plan
 

@@ -177,7 +177,7 @@ def dry_run(settings: Settings, groups: list[Group], experiment: str, retry: tup
     for g, cells in work:
         rows.append((g, len(cells), dict(existing.counts([c.key for c in g.cells]))))
         for c in cells:
-            wall = walls.get((g.model.name, g.quant or "api", c.task.name))
+            wall = walls.get((g.model.label, g.quant or "api", c.task.name))
             if wall is None:
                 known = False
                 continue
@@ -191,6 +191,7 @@ def dry_run(settings: Settings, groups: list[Group], experiment: str, retry: tup
 
 
 def _mean_walls(settings: Settings, experiment: str) -> dict[tuple[str, str, str], float]:
+    from beyond_vibes.identity import model_label
     from beyond_vibes.tracking import tracking_client
 
     client, exp_id = tracking_client(settings, experiment)
@@ -199,7 +200,8 @@ def _mean_walls(settings: Settings, experiment: str) -> dict[tuple[str, str, str
         wall = run.data.metrics.get(N.M_WALL_S)
         if wall is not None:
             t = run.data.tags
-            sums.setdefault((t.get(N.TAG_MODEL, ""), t.get(N.TAG_QUANT, ""), t.get(N.TAG_TASK, "")), []).append(wall)
+            # An adapter's runs estimate its own cells, not its base's (model+adapter).
+            sums.setdefault((model_label(t), t.get(N.TAG_QUANT, ""), t.get(N.TAG_TASK, "")), []).append(wall)
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
