@@ -16,7 +16,8 @@ from beyond_vibes.catalog import EngineConfig, EngineSpec, Model
 from beyond_vibes.checks import CheckResult, harness_problem, run_checks, run_setup
 from beyond_vibes.confinement import Sandbox, get_sandbox, toolchain_dir, toolchain_id, user_name
 from beyond_vibes.procs import deferred_signals, interrupt_reason
-from beyond_vibes.identity import adapter_params, adapter_tags, config_parts, identity_param, identity_tags
+from beyond_vibes.identity import (adapter_identity, adapter_params, adapter_tags, config_parts, identity_param,
+                                   identity_tags)
 from beyond_vibes.runkey import run_key
 from beyond_vibes.runtime.proxy import DUMMY_KEY, RecordingProxy
 from beyond_vibes.materials import fetch_materials
@@ -130,7 +131,7 @@ def simulation_key(task: Task, served: ServedModel, plan: _Plan, commit: str, re
         max_turns=plan.max_turns, timeout_s=plan.timeout_s, agent=plan.agent.name, agent_version=plan.agent_version,
         repeat=repeat, sandbox=sandbox, toolchain=plan.toolchain, network=task.network,
         # Only with an adapter: a base model's keys stay what they were, so older runs still resume.
-        **({"adapter": served.resolved.adapter.identity()} if served.resolved.adapter is not None else {}),
+        **({"adapter": adapter_identity(served.resolved)} if served.resolved.adapter is not None else {}),
     )
 
 

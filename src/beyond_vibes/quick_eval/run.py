@@ -276,7 +276,7 @@ class QuickEvalPlan:
 def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: EngineConfig, spec: EngineSpec,
                    sets: list[tuple[EvalSet, list[Item]]], models_dir: Path | None = None, experiment: str | None = None,
                    progress: Callable[[str, int, int], None] = lambda name, done, total: None) -> list[SetRun]:
-    from beyond_vibes.identity import engine_build, planned_identity
+    from beyond_vibes.identity import adapter_identity, engine_build, planned_identity
     from beyond_vibes.serving import preflight
 
     for s, _ in sets:
@@ -294,7 +294,7 @@ def run_quick_eval(settings: Settings, model: Model, quant: str | None, engine: 
     template = resolved.chat_template_sha256
     for s, _ in sets:
         plan.keys[s.name] = eval_key(resolved.sha256, engine, eval_sampling(model, s), s, build, template,
-                                     resolved.adapter.identity() if resolved.adapter is not None else None)
+                                     adapter_identity(resolved))
         plan.identities[s.name] = planned_identity(settings, model, quant, resolved, engine, spec, eval_sampling(model, s))
         plan.known[s.name] = previous_results(settings, plan.keys[s.name], exp)
     pending = {s.name: plan.todo(s, items) for s, items in sets}
@@ -350,7 +350,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
     KILLED: an interrupted set, with the items scored before the stop (the next run re-uses them)."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from beyond_vibes.identity import identity_param, identity_tags
+    from beyond_vibes.identity import adapter_params, adapter_tags, identity_param, identity_tags
     from beyond_vibes.procs import deferred_signals
     from beyond_vibes.serving import owner_tags
     from beyond_vibes.tracking import tracking_client
@@ -368,8 +368,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
         if served.get("server_id"):
             tags[N.TAG_SERVER_ID] = served["server_id"]
         tags.update(identity_tags(plan.identities[s.name]))  # the same ids whether items were asked or re-used
-        if plan.adapter is not None:
-            tags[N.TAG_ADAPTER] = plan.adapter.name
+        tags.update(adapter_tags(plan))  # the plan holds the resolved adapter, as a ResolvedModel does
         errors = [i.error for i in run.items if i.error]
         if errors:
             tags[N.TAG_ERROR] = f"{len(errors)} item(s) not scored: {errors[0]}"[:500]
@@ -388,8 +387,7 @@ def record_set_run(settings: Settings, plan: QuickEvalPlan, run: SetRun, served:
                   N.PARAM_MAX_TOKENS: sampling.max_tokens, N.PARAM_LLAMA_BUILD: served.get("build"),
                   N.PARAM_IMAGE: served.get("image"), "judge": s.judge,
                   N.PARAM_CONFIG_IDENTITY: identity_param(plan.identities[s.name]),
-                  **({N.PARAM_ADAPTER_SHA256: plan.adapter.sha256, N.PARAM_ADAPTER_SCALE: f"{plan.adapter.scale:g}"}
-                     if plan.adapter is not None else {})}
+                  **adapter_params(plan)}
         now = int(time.time() * 1000)
         started = now - int(run.seconds * 1000)  # the run spans the asking of its items (re-used ones: none)
         mlflow_run = client.create_run(exp_id, start_time=started, tags={},
